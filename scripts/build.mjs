@@ -1,0 +1,22 @@
+// Bundles the CLI into dist/ with esbuild. One bundle (plus lazily loaded chunks) keeps
+// start-up close to a bare `node -e 0`: a no-op build is dominated by module loading otherwise.
+// Type checking is separate (`npm run typecheck`), so a build never waits for tsc.
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: { cli: 'src/cli/main.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  // Native addons and the cloud SDKs stay in node_modules and load on first use.
+  external: ['zstd-napi', 'lz4-napi', '@aws-sdk/*', '@google-cloud/*', '@azure/*'],
+  // CommonJS dependencies inside an ESM bundle call require() for Node built-ins.
+  banner: { js: "import { createRequire as __reprovmCreateRequire } from 'node:module'; const require = __reprovmCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

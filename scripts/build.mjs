@@ -2,7 +2,7 @@
 // start-up close to a bare `node -e 0`: a no-op build is dominated by module loading otherwise.
 // Type checking is separate (`npm run typecheck`), so a build never waits for tsc.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
@@ -18,5 +18,6 @@ await build({
   external: ['zstd-napi', 'lz4-napi', '@aws-sdk/*', '@google-cloud/*', '@azure/*'],
   // CommonJS dependencies inside an ESM bundle call require() for Node built-ins.
   banner: { js: "import { createRequire as __reprovmCreateRequire } from 'node:module'; const require = __reprovmCreateRequire(import.meta.url);" },
+  define: { REPROVM_VERSION: JSON.stringify(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version) },
   logLevel: 'warning',
 });

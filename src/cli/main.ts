@@ -1,1 +1,70 @@
-console.log("hi")
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { runCommandLine, type RunOptions } from './commands/run.js';
+import { UsageError } from './load-manifest.js';
+import { duration, nonNegativeInt, oneOf, positiveInt, rate } from './parse-option.js';
+import { VERSION } from './version.js';
+
+/** Adds the options of a build run to the default command and to `run`. */
+function withRunOptions(cmd: Command): Command {
+  return cmd
+    .argument('<manifest>', 'manifest file; its directory is the workspace')
+    .argument('[targets...]', 'tasks to build (with their dependencies); default: all')
+    .option('-j, --jobs <n>', 'commands running at once (default: number of CPUs)', positiveInt)
+    .option('-f, --force', 'run every task even if cached (results are still stored)')
+    .option('-n, --dry-run', 'print what would run, be restored or is up to date, and why; run nothing')
+    .option('-k, --keep-going', 'after a failure, keep running everything not downstream of it')
+    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
+    .addOption(new Option('--compress <codec>', 'compression of new cache objects').choices(['zstd', 'lz4', 'none']).default('zstd'))
+    .option('--compress-level <n>', 'compression level (zstd 1-19, default 3)', nonNegativeInt)
+    .option('--rate <n>', 'task starts per second (token bucket; "inf" = no limit)', rate, Infinity)
+    .option('--burst <n>', 'token bucket size: starts allowed at once (default: --jobs)', positiveInt)
+    .option('--timeout <duration>', 'default per-task timeout, e.g. 90s, 10m (a task\'s own timeout wins)', duration)
+    .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a task', duration, 5000)
+    .option('--list-tasks', 'list the manifest\'s tasks and exit')
+    .option('--graph', 'print the task graph with the last run\'s status and exit')
+    .option('--json', 'write run events as NDJSON on stdout (for programs)')
+    .option('-v, --verbose', 'more detail: inferred dependencies, cache keys, miss reasons, up-to-date tasks')
+    .option('-q, --quiet', 'only failures and the summary; no cache-hit output replay')
+    .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)')
+    .option('--no-progress', 'no progress bar, even on a terminal')
+    .addOption(
+      new Option('--output-mode <mode>', 'live task output: prefixed lines, or grouped per task when it finishes')
+        .choices(['prefixed', 'grouped'])
+        .default('prefixed'),
+    )
+    .option('--no-wait', 'fail at once if another run holds the workspace lock')
+    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, cpus: availableParallelism() };
+  let exitCode = 0;
+  const program = new Command('reprovm')
+    .description('Reproducible task runner with a content-addressed cache')
+    .version(VERSION, '-V, --version')
+    .enablePositionalOptions()
+    .showSuggestionAfterError()
+    .exitOverride();
+  const action = async (manifest: string, targets: string[], opts: RunOptions): Promise<void> => {
+    exitCode = await runCommandLine(manifest, targets, opts, io);
+  };
+  withRunOptions(program).action(action);
+  withRunOptions(program.command('run').description('run a manifest (the same as the default command)')).action(action);
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`reprovm: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 70;
+  }
+  return exitCode;
+}
+
+process.exitCode = await main(process.argv);
+// Leftover handles (timers of cancelled work) must not keep a finished run alive.
+process.exit();

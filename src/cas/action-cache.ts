@@ -1,0 +1,202 @@
+/**
+ * Design note: action records (what a task produced for a given task key).
+ *
+ * Layout: `<root>/cache/<task key>.json`, flat so a person can `ls` and `cat` them; quarantined
+ * records go to `<root>/cache/quarantine/<key>.json.<ms>-<hex>`. A record is pretty JSON:
+ * the {@link ActionRecord} fields plus `checksum`, the SHA-256 of the canonical JSON (keys
+ * sorted recursively, no whitespace) of the record without `checksum`. `version` is the
+ * record format version; a reader that does not know it treats the record as corrupt.
+ *
+ * Durability: written with writeFileAtomic (temp + fsync + rename), after every object the
+ * record names is already in the object store, so a record never points at nothing.
+ *
+ * Readers check the JSON, the checksum and the full shape (hex digests, relative paths without
+ * `..`, key equal to the file name). Anything off is reported as `corrupt` and the file is
+ * moved to quarantine; callers treat that as a miss plus one warning.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isHexDigest, type FileDigest, type ResultHash, type TaskKey } from '../hash/digest.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+/** One declared output as it was produced. */
+export interface OutputEntry {
+  /** Workspace-relative, posix separators. */
+  readonly path: string;
+  readonly kind: 'file' | 'symlink' | 'dir';
+  readonly digest?: FileDigest;
+  readonly size?: number;
+  /** 0o755 or 0o644 for files. */
+  readonly mode?: number;
+  /** Symlink target, verbatim. */
+  readonly target?: string;
+}
+
+/** What a task produced for a key; `keyRecord` is the task's key record, opaque here. */
+export interface ActionRecord {
+  readonly version: 1;
+  readonly task: string;
+  readonly key: TaskKey;
+  readonly keyRecord: unknown;
+  readonly resultHash: ResultHash;
+  readonly outputs: readonly OutputEntry[];
+  readonly stdout?: FileDigest;
+  readonly stderr?: FileDigest;
+  readonly exitCode: number;
+  readonly durationMs: number;
+  readonly createdAt: string;
+}
+
+export type ActionLookup =
+  | { readonly kind: 'hit'; readonly record: ActionRecord }
+  | { readonly kind: 'miss' }
+  | { readonly kind: 'corrupt'; readonly message: string };
+
+const RECORD_NAME = /^([0-9a-f]{64})\.json$/;
+const RECORD_KEYS = new Set([
+  'version', 'task', 'key', 'keyRecord', 'resultHash', 'outputs', 'stdout', 'stderr', 'exitCode', 'durationMs', 'createdAt',
+]);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * JSON with object keys sorted at every level. JSON.stringify's own rules (toJSON, dropping
+ * undefined, NaN → null) apply first, so encoding a record and its parsed copy agree.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    isPlainObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+}
+
+function checksumOf(record: unknown): string {
+  return createHash('sha256').update(canonicalJson(record)).digest('hex');
+}
+
+/** A workspace-relative posix path that cannot escape the workspace. */
+function isSafeRelPath(p: unknown): p is string {
+  if (typeof p !== 'string' || p === '' || p.startsWith('/') || p.includes('\\') || p.includes('\0')) return false;
+  return p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
+const isNonNegInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isOptDigest = (v: unknown): boolean => v === undefined || (typeof v === 'string' && isHexDigest(v));
+
+function outputProblem(o: unknown, i: number): string | undefined {
+  if (!isPlainObject(o)) return `outputs[${i}] is not an object`;
+  if (!isSafeRelPath(o['path'])) return `outputs[${i}].path is not a safe relative path`;
+  switch (o['kind']) {
+    case 'file':
+      if (typeof o['digest'] !== 'string' || !isHexDigest(o['digest'])) return `outputs[${i}].digest is not a digest`;
+      if (!isNonNegInt(o['size'])) return `outputs[${i}].size is not a byte count`;
+      if (o['mode'] !== undefined && !(isNonNegInt(o['mode']) && o['mode'] <= 0o7777)) return `outputs[${i}].mode is invalid`;
+      return undefined;
+    case 'symlink':
+      return typeof o['target'] === 'string' && o['target'] !== '' ? undefined : `outputs[${i}].target is missing`;
+    case 'dir':
+      return undefined;
+    default:
+      return `outputs[${i}].kind is invalid`;
+  }
+}
+
+/** Why `r` is not a well-formed record for `key`, or undefined if it is. */
+export function recordProblem(r: unknown, key?: string): string | undefined {
+  if (!isPlainObject(r)) return 'not a JSON object';
+  const extra = Object.keys(r).find((k) => !RECORD_KEYS.has(k));
+  if (extra !== undefined) return `unknown field "${extra}"`;
+  if (r['version'] !== 1) return `unsupported record version ${JSON.stringify(r['version'])}`;
+  if (typeof r['task'] !== 'string' || r['task'] === '') return 'task is missing';
+  if (typeof r['key'] !== 'string' || !isHexDigest(r['key'])) return 'key is not a digest';
+  if (key !== undefined && r['key'] !== key) return `key ${r['key']} does not match the file name`;
+  if (r['keyRecord'] === undefined) return 'keyRecord is missing';
+  if (typeof r['resultHash'] !== 'string' || !isHexDigest(r['resultHash'])) return 'resultHash is not a digest';
+  if (!isOptDigest(r['stdout']) || !isOptDigest(r['stderr'])) return 'stdout/stderr is not a digest';
+  if (!Number.isSafeInteger(r['exitCode'])) return 'exitCode is not an integer';
+  if (typeof r['durationMs'] !== 'number' || !(r['durationMs'] >= 0)) return 'durationMs is invalid';
+  if (typeof r['createdAt'] !== 'string' || Number.isNaN(Date.parse(r['createdAt']))) return 'createdAt is not a date';
+  if (!Array.isArray(r['outputs'])) return 'outputs is not an array';
+  const outputs: unknown[] = r['outputs'];
+  for (let i = 0; i < outputs.length; i++) {
+    const problem = outputProblem(outputs[i], i);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/** Action records under `<root>/cache/`. See the design note above. */
+export class ActionCache {
+  readonly #dir: string;
+  readonly #quarantine: string;
+
+  constructor(root: string) {
+    this.#dir = join(root, 'cache');
+    this.#quarantine = join(this.#dir, 'quarantine');
+  }
+
+  #path(key: TaskKey): string {
+    if (!isHexDigest(key)) throw new Error(`Internal error: not a task key: ${JSON.stringify(key)}`);
+    return join(this.#dir, `${key}.json`);
+  }
+
+  /** Look up the record for `key`: hit, miss, or corrupt (then it is quarantined). */
+  async get(key: TaskKey): Promise<ActionLookup> {
+    let text: string;
+    try {
+      text = await readFile(this.#path(key), 'utf8');
+    } catch (e: unknown) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'miss' };
+      return { kind: 'corrupt', message: `cannot read action record ${key}: ${(e as Error).message}` };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return this.#corrupt(key, 'not valid JSON');
+    }
+    if (!isPlainObject(parsed)) return this.#corrupt(key, 'not a JSON object');
+    const { checksum, ...record } = parsed;
+    if (checksum !== checksumOf(record)) return this.#corrupt(key, 'checksum mismatch');
+    const problem = recordProblem(record, key);
+    if (problem !== undefined) return this.#corrupt(key, problem);
+    return { kind: 'hit', record: record as unknown as ActionRecord };
+  }
+
+  /** Store (or replace) the record for `record.key`. Throws on an invalid record (a bug). */
+  async put(record: ActionRecord): Promise<void> {
+    // Normalise through JSON first so the checksum covers exactly what a reader will parse.
+    const plain = JSON.parse(JSON.stringify(record)) as Record<string, unknown>;
+    const problem = recordProblem(plain);
+    if (problem !== undefined) throw new Error(`Internal error: invalid action record for ${record.task}: ${problem}`);
+    const text = `${JSON.stringify({ ...plain, checksum: checksumOf(plain) }, null, 2)}\n`;
+    await mkdir(this.#dir, { recursive: true });
+    await writeFileAtomic(this.#path(record.key), text);
+  }
+
+  /** Delete the record for `key` (no-op if absent). */
+  async remove(key: TaskKey): Promise<void> {
+    await unlink(this.#path(key)).catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    });
+  }
+
+  /** Keys of all stored records (names only; contents are checked by get()). */
+  async *list(): AsyncIterable<TaskKey> {
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    for (const name of names.sort()) {
+      const m = RECORD_NAME.exec(name);
+      if (m?.[1] !== undefined) yield m[1] as TaskKey;
+    }
+  }
+
+  async #corrupt(key: TaskKey, why: string): Promise<ActionLookup> {
+    const dest = join(this.#quarantine, `${key}.json.${Date.now()}-${randomBytes(4).toString('hex')}`);
+    const moved = await mkdir(this.#quarantine, { recursive: true })
+      .then(() => rename(this.#path(key), dest))
+      .then(() => true, () => false);
+    return { kind: 'corrupt', message: `action record ${key} is corrupt (${why})${moved ? '; moved to quarantine' : ''}` };
+  }
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Diagnostic } from '../errors/diagnostic.js';
+import { renderDiagnostics } from '../errors/render-diagnostic.js';
+import { buildGraph } from '../graph/build-graph.js';
+import { selectTasks } from '../graph/select.js';
+import type { TaskGraph } from '../graph/types.js';
+import { parseManifest } from '../manifest/parse.js';
+import type { Manifest } from '../manifest/types.js';
+
+export interface LoadedManifest {
+  readonly manifest: Manifest;
+  readonly graph: TaskGraph;
+  readonly selected: string[];
+}
+
+/** A usage or manifest problem: printed as-is, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/**
+ * Reads, parses and validates a manifest and selects the targets. All problems of every
+ * stage are collected and rendered together with file:line:col, the source line and a caret.
+ */
+export function loadManifest(
+  file: string,
+  targets: readonly string[],
+  opts: { color: boolean; allowAbsoluteInputs: boolean },
+): LoadedManifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(error);
+    throw new UsageError(`reprovm: error: cannot read manifest "${file}": ${why}`);
+  }
+  const workspace = path.dirname(path.resolve(file));
+  const parsed = parseManifest(text, file, workspace, { allowAbsoluteInputs: opts.allowAbsoluteInputs });
+  const diagnostics: Diagnostic[] = [...parsed.diagnostics];
+  const built = buildGraph(parsed.manifest);
+  diagnostics.push(...built.diagnostics);
+  let selected: string[] = [];
+  if (built.graph) {
+    const sel = selectTasks(built.graph, targets);
+    diagnostics.push(...sel.diagnostics);
+    selected = sel.selected;
+  }
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || !built.graph) {
+    const sources = new Map([[file, text]]);
+    throw new UsageError(renderDiagnostics(diagnostics, sources, { color: opts.color }));
+  }
+  if (diagnostics.length > 0) {
+    process.stderr.write(`${renderDiagnostics(diagnostics, new Map([[file, text]]), { color: opts.color })}\n`);
+  }
+  return { manifest: parsed.manifest, graph: built.graph, selected };
+}

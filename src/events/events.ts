@@ -1,0 +1,88 @@
+/**
+ * The run event stream. The scheduler and the cache emit these; everything a person or a
+ * program sees of a run (progress bar, CI lines, NDJSON, summary) is a reporter that
+ * subscribes to them. Field names are part of the `--json` contract: add, never rename.
+ */
+
+/** Why a cache lookup did not restore the task. */
+export type MissReason =
+  | 'no-record' // nothing cached for this key
+  | 'forced' // --force
+  | 'cache-disabled' // cache = false in the manifest
+  | 'corrupt' // a record or blob failed verification (it was quarantined)
+  | 'error'; // the cache could not be read (I/O error); treated as a miss with a warning
+
+export type CacheLookup =
+  | {
+      readonly result: 'hit';
+      readonly source: 'local';
+      /** True when the outputs in the workspace already matched and nothing was restored. */
+      readonly upToDate: boolean;
+      readonly bytesRestored: number;
+      readonly filesRestored: number;
+      /** Duration of the original execution: what the hit saved. */
+      readonly savedMs: number;
+    }
+  | { readonly result: 'miss'; readonly reason: MissReason; readonly detail?: string };
+
+export type TaskStatus = 'executed' | 'cached' | 'failed' | 'skipped';
+
+/** Why a task failed; doubles as the `code` in JSON output. */
+export type TaskFailureReason =
+  | 'exit-non-zero'
+  | 'signal'
+  | 'timeout'
+  | 'spawn-error'
+  | 'input-missing'
+  | 'output-missing'
+  | 'output-invalid'
+  | 'cache-write'
+  | 'interrupted';
+
+export interface TaskFailure {
+  readonly reason: TaskFailureReason;
+  readonly message: string;
+  readonly exitCode?: number;
+  readonly signal?: string;
+}
+
+export interface RunSummary {
+  readonly total: number;
+  readonly executed: number;
+  readonly cached: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly wallMs: number;
+  readonly savedMs: number;
+  readonly interrupted: boolean;
+}
+
+export type RunEvent =
+  | { readonly type: 'run-started'; readonly time: string; readonly runId: string; readonly workspace: string; readonly tasks: readonly string[]; readonly jobs: number; readonly dryRun: boolean }
+  | { readonly type: 'task-started'; readonly time: string; readonly task: string; readonly key: string; readonly attempt: number; readonly reason?: MissReason }
+  | { readonly type: 'task-output'; readonly time: string; readonly task: string; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly replay: boolean }
+  | { readonly type: 'task-retry'; readonly time: string; readonly task: string; readonly attempt: number; readonly delayMs: number; readonly failure: TaskFailure }
+  | {
+      readonly type: 'task-finished';
+      readonly time: string;
+      readonly task: string;
+      readonly status: TaskStatus;
+      readonly key?: string;
+      readonly resultHash?: string;
+      readonly cache?: CacheLookup;
+      readonly durationMs: number;
+      readonly failure?: TaskFailure;
+      /** For skipped tasks: the failed dependency that caused the skip. */
+      readonly skippedBecause?: string;
+    }
+  /** Dry run (-n): what a real run would do with this task, and why. */
+  | { readonly type: 'task-planned'; readonly time: string; readonly task: string; readonly action: 'run' | 'restore' | 'up-to-date'; readonly key?: string; readonly reason: string }
+  | { readonly type: 'warning'; readonly time: string; readonly message: string; readonly task?: string }
+  | { readonly type: 'run-finished'; readonly time: string; readonly runId: string; readonly exitCode: number; readonly summary: RunSummary };
+
+export type RunEventType = RunEvent['type'];
+
+/** Current time in the events' format. */
+export function eventTime(): string {
+  return new Date().toISOString();
+}

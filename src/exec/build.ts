@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { ActionCache } from '../cas/action-cache.js';
+import type { CodecName } from '../cas/codec.js';
+import { ObjectStore } from '../cas/object-store.js';
+import type { EventBus } from '../events/bus.js';
+import { eventTime, type RunSummary, type TaskStatus } from '../events/events.js';
+import { criticalPathPriority } from '../graph/order.js';
+import type { TaskGraph } from '../graph/types.js';
+import type { ResultHash } from '../hash/digest.js';
+import { FileHasher, StatMemo } from '../hash/file-hasher.js';
+import { loadWorkspaceState, saveWorkspaceState } from '../state/workspace-state.js';
+import type { ProcessGroups } from './process-runner.js';
+import { PrioritySlots } from './priority-slots.js';
+import { runGraph } from './scheduler.js';
+import { computeKey, runTask, type RunContext } from './task-runner.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface BuildRequest {
+  readonly workspace: string;
+  readonly graph: TaskGraph;
+  /** Tasks to consider, in topological order (targets plus their transitive dependencies). */
+  readonly selected: readonly string[];
+  readonly cacheDir: string;
+  readonly jobs: number;
+  readonly rate: number;
+  readonly burst: number;
+  readonly force: boolean;
+  readonly keepGoing: boolean;
+  readonly defaultTimeoutMs: number | undefined;
+  readonly killGraceMs: number;
+  readonly retryBaseMs: number;
+  readonly compression: { readonly codec: CodecName; readonly level: number };
+  readonly env: NodeJS.ProcessEnv;
+  readonly interrupt: AbortSignal;
+  readonly groups: ProcessGroups;
+  readonly bus: EventBus;
+}
+
+export interface BuildOutcome {
+  readonly runId: string;
+  readonly summary: RunSummary;
+  /** 0 ok, 1 a task failed; interruption is decided by the caller, who knows the signal. */
+  readonly failed: boolean;
+}
+
+/** How many tasks may be checking their cache or restoring at once; commands are limited by -j separately. */
+const MAX_IN_FLIGHT = 256;
+
+/** Runs the selected tasks of a graph: the engine behind `reprovm <manifest>`. */
+export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
+  const wallStart = performance.now();
+  const runId = randomUUID();
+  const state = loadWorkspaceState(req.workspace);
+  const memo = new StatMemo(state.files);
+  const store = new ObjectStore(req.cacheDir, req.compression);
+  await store.init();
+  const ctx: RunContext = {
+    workspace: req.workspace,
+    graph: req.graph,
+    store,
+    actions: new ActionCache(req.cacheDir),
+    hasher: new FileHasher(memo),
+    state,
+    bus: req.bus,
+    slots: new PrioritySlots(req.jobs),
+    bucket: new TokenBucket(req.rate, req.burst),
+    groups: req.groups,
+    env: req.env,
+    force: req.force,
+    defaultTimeoutMs: req.defaultTimeoutMs,
+    killGraceMs: req.killGraceMs,
+    retryBaseMs: req.retryBaseMs,
+    interrupt: req.interrupt,
+    priority: criticalPathPriority(req.graph, req.selected, (n) => state.durations[n]),
+    results: new Map<string, ResultHash>(),
+    savedMs: 0,
+  };
+  const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
+  const countReporter = {
+    onEvent: (e: import('../events/events.js').RunEvent) => {
+      if (e.type === 'task-finished') {
+        counts[e.status] += 1;
+        state.lastStatus[e.task] = e.status;
+      }
+    },
+  };
+  req.bus.subscribe(countReporter);
+  req.bus.emit({
+    type: 'run-started',
+    time: eventTime(),
+    runId,
+    workspace: req.workspace,
+    tasks: req.selected,
+    jobs: req.jobs,
+    dryRun: false,
+  });
+
+  await runGraph(
+    req.selected,
+    (n) => req.graph.nodes.get(n)?.deps ?? [],
+    { keepGoing: req.keepGoing, interrupt: req.interrupt, maxInFlight: MAX_IN_FLIGHT, priority: ctx.priority },
+    {
+      run: (name, stop) => runTask(ctx, name, stop),
+      skip: (name, because) =>
+        req.bus.emit({
+          type: 'task-finished',
+          time: eventTime(),
+          task: name,
+          status: 'skipped',
+          durationMs: 0,
+          skippedBecause: because,
+        }),
+    },
+  );
+
+  await saveWorkspaceState(req.workspace, { ...state, files: memo.toJSON() });
+  const summary: RunSummary = {
+    total: req.selected.length,
+    ...counts,
+    wallMs: Math.round(performance.now() - wallStart),
+    savedMs: Math.round(ctx.savedMs),
+    interrupted: req.interrupt.aborted,
+  };
+  return { runId, summary, failed: counts.failed > 0 };
+}

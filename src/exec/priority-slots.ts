@@ -1,0 +1,63 @@
+/**
+ * A counting semaphore whose waiters are served highest priority first (ties: first come).
+ * It limits how many commands run at once (`-j`) while letting cache checks and restores
+ * proceed without a slot, and it is how critical-path ordering takes effect.
+ */
+export class PrioritySlots {
+  #free: number;
+  #seq = 0;
+  readonly #waiters: { priority: number; seq: number; grant: (release: (() => void) | null) => void }[] = [];
+
+  constructor(slots: number) {
+    if (!(slots >= 1)) throw new RangeError(`slots must be >= 1, got ${slots}`);
+    this.#free = slots;
+  }
+
+  /** Resolves with a release function, or null if `signal` aborted first. */
+  acquire(priority: number, signal?: AbortSignal): Promise<(() => void) | null> {
+    if (signal?.aborted) return Promise.resolve(null);
+    if (this.#free > 0 && this.#waiters.length === 0) {
+      this.#free -= 1;
+      return Promise.resolve(this.#releaser());
+    }
+    return new Promise((resolve) => {
+      const waiter = { priority, seq: this.#seq++, grant: resolve };
+      this.#waiters.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) {
+            this.#waiters.splice(i, 1);
+            resolve(null);
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#free += 1;
+      this.#dispatch();
+    };
+  }
+
+  #dispatch(): void {
+    while (this.#free > 0 && this.#waiters.length > 0) {
+      let best = 0;
+      for (let i = 1; i < this.#waiters.length; i++) {
+        const w = this.#waiters[i]!;
+        const b = this.#waiters[best]!;
+        if (w.priority > b.priority || (w.priority === b.priority && w.seq < b.seq)) best = i;
+      }
+      const [waiter] = this.#waiters.splice(best, 1);
+      this.#free -= 1;
+      waiter!.grant(this.#releaser());
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The environment a task's command sees. Only variables a task declares with `env = ...`
+ * enter its key; so that an undeclared variable cannot silently change a cached result,
+ * commands get those plus a fixed pass-through list needed to run tools at all (PATH, HOME,
+ * locale, terminal, temp dir). The pass-through values are deliberately not part of the key:
+ * they differ between machines that should share a cache.
+ */
+const PASS_THROUGH = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'TERM', 'LANG', 'LANGUAGE', 'TZ']);
+
+export function isPassThrough(name: string): boolean {
+  return PASS_THROUGH.has(name) || name.startsWith('LC_');
+}
+
+export function taskEnvironment(
+  base: NodeJS.ProcessEnv,
+  declared: readonly string[],
+  task: string,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value !== undefined && isPassThrough(name)) env[name] = value;
+  }
+  for (const name of declared) {
+    const value = base[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env.REPROVM_TASK = task;
+  return env;
+}
+
+/** The standard pass-through list, for the README and `--verbose`. */
+export const PASS_THROUGH_VARIABLES: readonly string[] = [...PASS_THROUGH, 'LC_*'];

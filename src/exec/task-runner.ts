@@ -1,0 +1,352 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
+import type { ObjectStore } from '../cas/object-store.js';
+import { collectOutputs } from '../cache/collect-outputs.js';
+import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
+import { WorkspaceWriter } from '../cache/workspace-paths.js';
+import type { EventBus } from '../events/bus.js';
+import { eventTime, type CacheLookup, type MissReason, type TaskFailure } from '../events/events.js';
+import type { TaskGraph } from '../graph/types.js';
+import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
+import { expandInputs } from '../hash/expand-inputs.js';
+import type { FileHasher } from '../hash/file-hasher.js';
+import { computeResultHash, computeTaskKey, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
+import type { TaskSpec } from '../manifest/types.js';
+import type { WorkspaceStateData } from '../state/workspace-state.js';
+import { runCommand, type ProcessGroups, type ProcessResult } from './process-runner.js';
+import type { PrioritySlots } from './priority-slots.js';
+import type { NodeOutcome } from './scheduler.js';
+import { taskEnvironment } from './task-env.js';
+import { realClock, type TokenBucket } from './token-bucket.js';
+
+/** Everything one run shares between its tasks. */
+export interface RunContext {
+  readonly workspace: string;
+  readonly graph: TaskGraph;
+  readonly store: ObjectStore;
+  readonly actions: ActionCache;
+  readonly hasher: FileHasher;
+  readonly state: WorkspaceStateData;
+  readonly bus: EventBus;
+  readonly slots: PrioritySlots;
+  readonly bucket: TokenBucket;
+  readonly groups: ProcessGroups;
+  readonly env: NodeJS.ProcessEnv;
+  readonly force: boolean;
+  readonly defaultTimeoutMs: number | undefined;
+  readonly killGraceMs: number;
+  readonly retryBaseMs: number;
+  readonly interrupt: AbortSignal;
+  readonly priority: ReadonlyMap<string, number>;
+  /** Result hash of every task that succeeded (or was restored) in this run. */
+  readonly results: Map<string, ResultHash>;
+  /** Time saved by cache hits, summed. */
+  savedMs: number;
+}
+
+/** The key of a task, computed from its inputs as they are now. */
+export type KeyComputation =
+  | { readonly ok: true; readonly key: TaskKey; readonly record: KeyRecord }
+  | { readonly ok: false; readonly failure: TaskFailure };
+
+export async function computeKey(
+  ctx: Pick<RunContext, 'workspace' | 'hasher' | 'env'>,
+  spec: TaskSpec,
+  deps: readonly { task: string; result: ResultHash }[],
+): Promise<KeyComputation> {
+  const expanded = expandInputs(ctx.workspace, spec.inputs.map((i) => i.value));
+  if (expanded.missing.length > 0) {
+    const list = expanded.missing.map((m) => `"${m}"`).join(', ');
+    const noun = expanded.missing.length === 1 ? 'input' : 'inputs';
+    return { ok: false, failure: { reason: 'input-missing', message: `task "${spec.name}": ${noun} ${list} not found` } };
+  }
+  let inputs: KeyInput[];
+  try {
+    inputs = await Promise.all(
+      expanded.files.map(async (rel) => {
+        const abs = path.isAbsolute(rel) ? rel : path.join(ctx.workspace, rel);
+        const facts = await ctx.hasher.hashFile(abs, rel);
+        return { path: rel, digest: facts.digest, executable: facts.executable };
+      }),
+    );
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, failure: { reason: 'input-missing', message: `task "${spec.name}": cannot read an input: ${message}` } };
+  }
+  const record = makeKeyRecord({
+    cmd: spec.cmd.value,
+    inputs,
+    deps,
+    outputs: spec.outputs.map((o) => o.value),
+    env: spec.env.map((e) => ({ name: e.value, value: ctx.env[e.value] ?? null })),
+  });
+  return { ok: true, key: computeTaskKey(record), record };
+}
+
+/** Runs one task: key, cache lookup (restore on hit), else execute and store. */
+export async function runTask(ctx: RunContext, name: string, stop: AbortSignal): Promise<NodeOutcome> {
+  const node = ctx.graph.nodes.get(name)!;
+  const spec = node.spec;
+  const started = performance.now();
+  const deps = node.deps.map((d) => ({ task: d, result: ctx.results.get(d)! }));
+  const computed = await computeKey(ctx, spec, deps);
+  if (!computed.ok) return finishFailed(ctx, name, undefined, computed.failure, started);
+  const { key, record } = computed;
+
+  let reason: MissReason;
+  if (ctx.force) reason = 'forced';
+  else if (!spec.cache) reason = 'cache-disabled';
+  else {
+    const lookup = await lookupAndRestore(ctx, spec, key);
+    if (lookup.result === 'hit') {
+      ctx.savedMs += lookup.savedMs;
+      emitFinished(ctx, name, 'cached', key, lookup.resultHash, lookup.cache, started);
+      return 'ok';
+    }
+    reason = lookup.reason;
+  }
+  return execute(ctx, spec, key, record, reason, stop, started);
+}
+
+type Lookup =
+  | { result: 'hit'; resultHash: ResultHash; savedMs: number; cache: CacheLookup }
+  | { result: 'miss'; reason: MissReason };
+
+async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: TaskKey): Promise<Lookup> {
+  const prev = ctx.state.tasks[spec.name];
+  if (prev && prev.key === key && outputsUpToDate(ctx.workspace, prev.outputs, prev.outputStats)) {
+    ctx.results.set(spec.name, prev.resultHash);
+    const cache: CacheLookup = { result: 'hit', source: 'local', upToDate: true, bytesRestored: 0, filesRestored: 0, savedMs: prev.durationMs };
+    return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache };
+  }
+  let found;
+  try {
+    found = await ctx.actions.get(key);
+  } catch (error) {
+    warn(ctx, spec.name, `cannot read the cache record of task "${spec.name}": ${String(error)}; running it`);
+    return { result: 'miss', reason: 'error' };
+  }
+  if (found.kind === 'miss') return { result: 'miss', reason: 'no-record' };
+  if (found.kind === 'corrupt') {
+    warn(ctx, spec.name, `the cache record of task "${spec.name}" was corrupt (${found.message}); it was quarantined and the task runs again`);
+    return { result: 'miss', reason: 'corrupt' };
+  }
+  const rec = found.record;
+  const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
+  if (!restored.ok) {
+    const why = restored.error.kind === 'corrupt' ? 'corrupt' : 'error';
+    warn(ctx, spec.name, `cannot restore task "${spec.name}" from the cache: ${restored.error.message}; running it`);
+    return { result: 'miss', reason: why };
+  }
+  await replayOutput(ctx, spec.name, rec);
+  ctx.results.set(spec.name, rec.resultHash);
+  ctx.state.tasks[spec.name] = {
+    key,
+    resultHash: rec.resultHash,
+    outputs: rec.outputs,
+    outputStats: restored.value.stats,
+    durationMs: rec.durationMs,
+    status: 'cached',
+    finishedAt: eventTime(),
+  };
+  const cache: CacheLookup = {
+    result: 'hit',
+    source: 'local',
+    upToDate: restored.value.files === 0,
+    bytesRestored: restored.value.bytes,
+    filesRestored: restored.value.files,
+    savedMs: rec.durationMs,
+  };
+  return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache };
+}
+
+async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): Promise<void> {
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const digest = rec[stream];
+    if (!digest) continue;
+    const blob = await ctx.store.getBuffer(digest);
+    if (!blob.ok) continue; // Logs are a convenience; a missing log never fails a hit.
+    const text = blob.value.toString('utf8');
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+    for (const line of lines) ctx.bus.emit({ type: 'task-output', time: eventTime(), task, stream, line, replay: true });
+  }
+}
+
+async function execute(
+  ctx: RunContext,
+  spec: TaskSpec,
+  key: TaskKey,
+  record: KeyRecord,
+  reason: MissReason,
+  stop: AbortSignal,
+  started: number,
+): Promise<NodeOutcome> {
+  const release = await ctx.slots.acquire(ctx.priority.get(spec.name) ?? 0, stop);
+  if (!release) return 'cancelled';
+  try {
+    await ctx.bucket.acquire(stop);
+    if (stop.aborted) return 'cancelled';
+    const prepared = prepareOutputs(ctx.workspace, spec);
+    if (prepared) return finishFailed(ctx, spec.name, key, prepared, started);
+
+    const env = taskEnvironment(ctx.env, spec.env.map((e) => e.value), spec.name);
+    const timeoutMs = spec.timeoutMs ?? ctx.defaultTimeoutMs;
+    let result: ProcessResult;
+    for (let attempt = 1; ; attempt++) {
+      ctx.bus.emit({ type: 'task-started', time: eventTime(), task: spec.name, key, attempt, reason });
+      result = await runCommand(
+        {
+          cmd: spec.cmd.value,
+          cwd: ctx.workspace,
+          env,
+          timeoutMs,
+          signal: ctx.interrupt,
+          killGraceMs: ctx.killGraceMs,
+          onLine: (stream, line) =>
+            ctx.bus.emit({ type: 'task-output', time: eventTime(), task: spec.name, stream, line, replay: false }),
+        },
+        ctx.groups,
+      );
+      if (result.interrupted) {
+        return finishFailed(ctx, spec.name, key, { reason: 'interrupted', message: `task "${spec.name}" was interrupted` }, started);
+      }
+      const failure = describeFailure(spec.name, result, timeoutMs);
+      if (!failure) break;
+      if (attempt > spec.retries || ctx.interrupt.aborted) return finishFailed(ctx, spec.name, key, failure, started);
+      const delayMs = Math.min(30_000, ctx.retryBaseMs * 2 ** (attempt - 1));
+      ctx.bus.emit({ type: 'task-retry', time: eventTime(), task: spec.name, attempt, delayMs, failure });
+      await realClock.sleep(delayMs, ctx.interrupt);
+    }
+    return await store(ctx, spec, key, record, reason, result, started);
+  } finally {
+    // Hand the slot on only after the scheduler has seen this task's outcome: after a failure
+    // (without -k) a waiting task must be cancelled, not given the slot.
+    setImmediate(release);
+  }
+}
+
+async function store(
+  ctx: RunContext,
+  spec: TaskSpec,
+  key: TaskKey,
+  record: KeyRecord,
+  reason: MissReason,
+  result: ProcessResult,
+  started: number,
+): Promise<NodeOutcome> {
+  const collected = await collectOutputs(ctx.workspace, spec.name, spec.outputs.map((o) => o.value), ctx.store);
+  if (!collected.ok) return finishFailed(ctx, spec.name, key, collected.error, started);
+  const { entries, stats } = collected.value;
+  const resultHash = computeResultHash(entries);
+  const durationMs = Math.round(result.durationMs);
+  if (spec.cache) {
+    const logs: { stdout?: FileDigest; stderr?: FileDigest } = {};
+    for (const stream of ['stdout', 'stderr'] as const) {
+      if (result[stream].length === 0) continue;
+      const put = await ctx.store.putBuffer(result[stream]);
+      if (put.ok) logs[stream] = put.value.digest;
+    }
+    try {
+      // Written last: a record only ever names blobs that are already in the store.
+      await ctx.actions.put({
+        version: 1,
+        task: spec.name,
+        key,
+        keyRecord: record,
+        resultHash,
+        outputs: entries,
+        ...logs,
+        exitCode: 0,
+        durationMs,
+        createdAt: eventTime(),
+      });
+    } catch (error) {
+      warn(ctx, spec.name, `could not write the cache record of task "${spec.name}": ${String(error)}`);
+    }
+  }
+  ctx.results.set(spec.name, resultHash);
+  ctx.state.durations[spec.name] = durationMs;
+  if (spec.cache) {
+    ctx.state.tasks[spec.name] = { key, resultHash, outputs: entries, outputStats: stats, durationMs, status: 'executed', finishedAt: eventTime() };
+  } else {
+    delete ctx.state.tasks[spec.name];
+  }
+  emitFinished(ctx, spec.name, 'executed', key, resultHash, { result: 'miss', reason }, started, durationMs);
+  return 'ok';
+}
+
+/**
+ * Before a command runs: a stale output must never pass for a fresh one, so declared outputs
+ * are removed; their parent directories are created (commands need no `mkdir -p`); and an
+ * output whose path runs through a symlink is refused, so no task output lands outside the
+ * workspace by way of a link.
+ */
+function prepareOutputs(workspace: string, spec: TaskSpec): TaskFailure | undefined {
+  const writer = new WorkspaceWriter(workspace);
+  try {
+    for (const out of spec.outputs) {
+      const abs = writer.prepareParents(out.value);
+      rmSync(abs, { recursive: true, force: true });
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { reason: 'output-invalid', message: `task "${spec.name}": ${message}` };
+  }
+  return undefined;
+}
+
+/** Turns a process result into a failure, or undefined when the command succeeded. */
+export function describeFailure(task: string, r: ProcessResult, timeoutMs: number | undefined): TaskFailure | undefined {
+  if (r.spawnError !== undefined) return { reason: 'spawn-error', message: `task "${task}" could not start: ${r.spawnError}` };
+  if (r.timedOut) return { reason: 'timeout', message: `task "${task}" timed out after ${formatSeconds(timeoutMs ?? 0)}` };
+  if (r.signal) return { reason: 'signal', message: `task "${task}" was killed by signal ${r.signal}`, signal: r.signal };
+  if (r.exitCode !== 0) {
+    return { reason: 'exit-non-zero', message: `task "${task}" failed with exit code ${r.exitCode}`, exitCode: r.exitCode ?? -1 };
+  }
+  return undefined;
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function finishFailed(ctx: RunContext, task: string, key: TaskKey | undefined, failure: TaskFailure, started: number): NodeOutcome {
+  delete ctx.state.tasks[task];
+  ctx.bus.emit({
+    type: 'task-finished',
+    time: eventTime(),
+    task,
+    status: 'failed',
+    ...(key ? { key } : {}),
+    durationMs: Math.round(performance.now() - started),
+    failure,
+  });
+  return 'failed';
+}
+
+function emitFinished(
+  ctx: RunContext,
+  task: string,
+  status: 'executed' | 'cached',
+  key: TaskKey,
+  resultHash: ResultHash,
+  cache: CacheLookup,
+  started: number,
+  durationMs?: number,
+): void {
+  ctx.bus.emit({
+    type: 'task-finished',
+    time: eventTime(),
+    task,
+    status,
+    key,
+    resultHash,
+    cache,
+    durationMs: durationMs ?? Math.round(performance.now() - started),
+  });
+}
+
+function warn(ctx: RunContext, task: string, message: string): void {
+  ctx.bus.emit({ type: 'warning', time: eventTime(), task, message });
+}

@@ -1,0 +1,15 @@
+import type { RunSummary } from '../events/events.js';
+import { formatDuration, type Style } from './style.js';
+
+/** The closing line of every human-readable run. */
+export function renderSummary(s: RunSummary, style: Style): string {
+  const parts = [
+    `${s.executed} executed`,
+    `${s.cached} restored from cache`,
+    s.failed > 0 ? style.red(`${s.failed} failed`) : `${s.failed} failed`,
+    s.skipped > 0 ? style.yellow(`${s.skipped} skipped`) : `${s.skipped} skipped`,
+  ];
+  const head = s.interrupted ? style.red('interrupted') : s.failed > 0 ? style.red('FAILED') : style.green('ok');
+  const saved = s.savedMs > 0 ? ` (cache saved ${formatDuration(s.savedMs)})` : '';
+  return `reprovm: ${head}: ${s.total} task${s.total === 1 ? '' : 's'}: ${parts.join(', ')} in ${formatDuration(s.wallMs)}${saved}`;
+}

@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Options for {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** File mode for the new file (subject to umask, like fs.writeFile). Default 0o666. */
+  readonly mode?: number;
+  /**
+   * fsync the file before the rename and (best-effort) the directory after it. Default true.
+   * Without it a crash can leave the new name pointing at an empty or torn file.
+   */
+  readonly fsync?: boolean;
+}
+
+// `.<basename>.tmp-<pid>-<12 hex>`: the leading dot hides it from casual listings, and the pid
+// lets a sweeper tell whose file it is.
+const TEMP_NAME = /^\..+\.tmp-\d+-[0-9a-f]{12}$/;
+
+/**
+ * A unique temporary path in the same directory as `dest` (same filesystem, so the final
+ * rename is atomic): `.<basename>.tmp-<pid>-<random>`.
+ */
+export function tempPathFor(dest: string): string {
+  const rand = randomBytes(6).toString('hex');
+  return join(dirname(dest), `.${basename(dest)}.tmp-${process.pid}-${rand}`);
+}
+
+/** True if `name` (a basename) looks like a temp file made by {@link tempPathFor}. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** The pid encoded in a {@link tempPathFor} name, or undefined for other names. */
+export function tempNamePid(name: string): number | undefined {
+  if (!isTempName(name)) return undefined;
+  const m = /\.tmp-(\d+)-[0-9a-f]{12}$/.exec(name);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/**
+ * fsync a directory so a rename inside it survives a crash. Best-effort: some filesystems
+ * (and platforms) refuse to open or sync directories, which is not worth failing over.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Best-effort by design (see above).
+  }
+}
+
+/**
+ * Replace `dest` atomically: readers see either the old content or the complete new content,
+ * never a partial file. Writes a unique temp file in the same directory, fsyncs it, and
+ * renames it over `dest`. The temp file is removed if anything fails.
+ */
+export async function writeFileAtomic(
+  dest: string,
+  data: Buffer | string,
+  opts: AtomicWriteOptions = {},
+): Promise<void> {
+  const durable = opts.fsync ?? true;
+  const tmp = tempPathFor(dest);
+  // 'wx': the name is random, but never clobber something we did not create.
+  const fh = await open(tmp, 'wx', opts.mode ?? 0o666);
+  try {
+    try {
+      await fh.writeFile(data);
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+  } catch (e: unknown) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  if (durable) await fsyncDir(dirname(dest));
+}

@@ -47,6 +47,8 @@ export function loadManifest(
     diagnostics.push(...sel.diagnostics);
     selected = sel.selected;
   }
+  // One list in source order, whichever stage found each problem; command-line ones last.
+  diagnostics.sort((a, b) => (a.span?.line ?? Infinity) - (b.span?.line ?? Infinity) || (a.span?.col ?? 0) - (b.span?.col ?? 0));
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0 || !built.graph) {
     const sources = new Map([[file, text]]);

@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * Walks a DAG: a node starts once all its dependencies succeeded. The node callback decides
  * what "run" means (cache check, restore, execute); this module only knows order, failure
@@ -47,6 +49,8 @@ export async function runGraph(
     }
   }
   const stop = new AbortController();
+  // Every task waiting for a slot listens on this signal; thousands of listeners are expected.
+  setMaxListeners(0, stop.signal);
   const onInterrupt = (): void => stop.abort();
   opts.interrupt.addEventListener('abort', onInterrupt, { once: true });
   if (opts.interrupt.aborted) stop.abort();

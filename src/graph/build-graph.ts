@@ -2,6 +2,7 @@ import picomatch from 'picomatch';
 import type { Diagnostic, SourceSpan } from '../errors/diagnostic.js';
 import { didYouMean, formatSpan } from '../errors/render-diagnostic.js';
 import type { Manifest, TaskSpec } from '../manifest/types.js';
+import { isGlob } from '../util/glob.js';
 import { findCycles } from './cycles.js';
 import type { GraphEdge, GraphNode, TaskGraph } from './types.js';
 
@@ -122,14 +123,37 @@ function outputConflicts(tasks: readonly TaskSpec[]): Diagnostic[] {
  */
 function inferredEdges(tasks: readonly TaskSpec[]): SpannedEdge[] {
   const out: SpannedEdge[] = [];
-  const producers = tasks.flatMap((t) => t.outputs.map((o) => ({ task: t.name, path: o.value })));
+  interface Producer { readonly task: string; readonly path: string }
+  const producers: Producer[] = tasks.flatMap((t) => t.outputs.map((o) => ({ task: t.name, path: o.value })));
+  // Indexes keep plain-path inputs O(depth) instead of O(outputs): a 10,000-task manifest
+  // would otherwise spend most of a no-op run here.
+  const byPath = new Map<string, Producer[]>();
+  const byAncestor = new Map<string, Producer[]>(); // directory → outputs somewhere below it
+  const push = (m: Map<string, Producer[]>, k: string, p: Producer): void => {
+    const list = m.get(k);
+    if (list) list.push(p);
+    else m.set(k, [p]);
+  };
+  for (const p of producers) {
+    push(byPath, p.path, p);
+    for (let i = p.path.indexOf('/'); i > 0; i = p.path.indexOf('/', i + 1)) push(byAncestor, p.path.slice(0, i), p);
+  }
   for (const b of tasks) {
     for (const input of b.inputs) {
-      const reads = inputMatcher(input.value);
-      for (const p of producers) {
-        if (p.task !== b.name && reads(p.path)) {
-          out.push({ edge: { from: b.name, to: p.task, kind: 'inferred', via: input.value }, span: input.span });
+      let candidates: Iterable<Producer>;
+      if (isGlob(input.value)) {
+        const reads = inputMatcher(input.value);
+        candidates = producers.filter((p) => reads(p.path));
+      } else {
+        const found: Producer[] = [...(byPath.get(input.value) ?? []), ...(byAncestor.get(input.value) ?? [])];
+        // The input lies inside an output directory.
+        for (let i = input.value.indexOf('/'); i > 0; i = input.value.indexOf('/', i + 1)) {
+          found.push(...(byPath.get(input.value.slice(0, i)) ?? []));
         }
+        candidates = found;
+      }
+      for (const p of candidates) {
+        if (p.task !== b.name) out.push({ edge: { from: b.name, to: p.task, kind: 'inferred', via: input.value }, span: input.span });
       }
     }
   }
@@ -171,21 +195,51 @@ function topologicalOrder(
 ): string[] {
   const position = new Map(names.map((n, i) => [n, i] as const));
   const waiting = new Map(names.map((n) => [n, outgoing.get(n)?.length ?? 0] as const));
-  const ready = names.filter((n) => waiting.get(n) === 0).map((n) => position.get(n) ?? 0);
+  const ready = new MinHeap();
+  for (const n of names) if (waiting.get(n) === 0) ready.push(position.get(n) ?? 0);
   const order: string[] = [];
-  while (ready.length > 0) {
-    const name = names[ready.shift() ?? 0] ?? '';
+  for (let at = ready.pop(); at !== undefined; at = ready.pop()) {
+    const name = names[at] ?? '';
     order.push(name);
     for (const d of dependents.get(name) ?? []) {
       const left = (waiting.get(d) ?? 0) - 1;
       waiting.set(d, left);
-      if (left !== 0) continue;
-      // Sorted insert keeps `ready` ordered by manifest position.
-      const at = position.get(d) ?? 0;
-      let i = 0;
-      while (i < ready.length && (ready[i] ?? 0) < at) i++;
-      ready.splice(i, 0, at);
+      if (left === 0) ready.push(position.get(d) ?? 0);
     }
   }
   return order;
+}
+
+/** A binary min-heap of numbers (manifest positions). */
+class MinHeap {
+  readonly #a: number[] = [];
+  push(x: number): void {
+    const a = this.#a;
+    a.push(x);
+    for (let i = a.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if ((a[parent] ?? 0) <= x) break;
+      a[i] = a[parent] ?? 0;
+      a[parent] = x;
+      i = parent;
+    }
+  }
+  pop(): number | undefined {
+    const a = this.#a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && (a[l] ?? 0) < (a[m] ?? 0)) m = l;
+      if (r < a.length && (a[r] ?? 0) < (a[m] ?? 0)) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m] ?? 0, a[i] ?? 0];
+      i = m;
+    }
+    return top;
+  }
 }

@@ -1,6 +1,7 @@
 import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
+import { isGlob } from '../util/glob.js';
 
 /**
  * Turns a task's declared inputs (files, directories, globs) into the sorted list of files
@@ -19,10 +20,6 @@ export interface ExpandedInputs {
 }
 
 const SKIP_DIRS = new Set(['.reprovm', '.git']);
-
-export function isGlob(pattern: string): boolean {
-  return picomatch.scan(pattern).isGlob;
-}
 
 export function expandInputs(workspace: string, declared: readonly string[]): ExpandedInputs {
   const files = new Set<string>();

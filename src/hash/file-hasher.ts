@@ -12,7 +12,8 @@
  * hashed again next time. The same rule covers a file modified while it is being read.
  */
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { isHexDigest, type FileDigest } from './digest.js';
 
 /** What a file hashes to. */
@@ -122,14 +123,16 @@ export class FileHasher {
   }
 
   async #hashFile(absPath: string, memoKey: string): Promise<FileFacts> {
-    const started = this.#now();
-    const st = await stat(absPath, { bigint: true });
+    // Synchronous on purpose: on a no-op run this stat is all the work there is, and a
+    // thread-pool round trip costs more than the call itself.
+    const st = statSync(absPath, { bigint: true });
     const executable = (st.mode & 0o111n) !== 0n;
     const key = { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
     const hit = this.#memo.get(memoKey);
     if (hit && hit.size === key.size && hit.mtimeNs === key.mtimeNs && hit.ctimeNs === key.ctimeNs && hit.ino === key.ino) {
       return { digest: hit.digest, size: hit.size, executable };
     }
+    const started = this.#now();
     const { digest, size } = await this.hashFileUncached(absPath);
     const racy = st.mtimeNs + this.#racyWindowNs > started || st.ctimeNs + this.#racyWindowNs > started;
     if (racy || size !== key.size) this.#memo.delete(memoKey);

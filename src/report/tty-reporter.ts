@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { Reporter } from '../events/bus.js';
 import type { RunEvent } from '../events/events.js';
 import { HumanLines, type HumanOptions } from './human-lines.js';
+import { formatDuration } from './style.js';
 
 /**
  * For a developer's terminal: a progress bar (done/total, cache hits, running tasks, ETA)
@@ -13,6 +14,8 @@ export class TtyReporter implements Reporter {
   readonly #lines: HumanLines;
   readonly #running = new Set<string>();
   #done = 0;
+  #total = 0;
+  #startedAt = performance.now();
   #hits = 0;
   #failed = 0;
 
@@ -20,7 +23,7 @@ export class TtyReporter implements Reporter {
     this.#multi = new cliProgress.MultiBar(
       {
         stream,
-        format: `{bar} {value}/{total} | {hits} cached | {failed} failed | ETA {eta_formatted} | {running}`,
+        format: `{bar} {value}/{total} | {hits} cached | {failed} failed | ETA {etaText} | {running}`,
         barsize: 24,
         hideCursor: true,
         clearOnComplete: true,
@@ -46,6 +49,8 @@ export class TtyReporter implements Reporter {
     }
     this.#lines.handle(e);
     if (e.type === 'run-started' && !e.dryRun) {
+      this.#total = e.tasks.length;
+      this.#startedAt = performance.now();
       this.#bar = this.#multi.create(e.tasks.length, 0, this.#payload());
     } else if (e.type === 'task-started') {
       this.#running.add(e.task);
@@ -63,7 +68,10 @@ export class TtyReporter implements Reporter {
   #payload(): Record<string, string | number> {
     const names = [...this.#running];
     const running = names.length === 0 ? '' : names.slice(0, 3).join(', ') + (names.length > 3 ? ` +${names.length - 3}` : '');
-    return { hits: this.#hits, failed: this.#failed, running };
+    // Our own ETA: cli-progress prints "NFs" until it has a rate.
+    const elapsed = performance.now() - this.#startedAt;
+    const etaText = this.#done === 0 ? '--' : formatDuration((elapsed / this.#done) * (this.#total - this.#done));
+    return { hits: this.#hits, failed: this.#failed, running, etaText };
   }
 
   close(): void {

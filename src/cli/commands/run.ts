@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import type { CodecName } from '../../cas/codec.js';
 import { EventBus, type Reporter } from '../../events/bus.js';
@@ -99,6 +100,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   }
 
   const interrupt = new AbortController();
+  setMaxListeners(0, interrupt.signal); // one listener per running or waiting task
   const groups = new ProcessGroups();
   let interruptSignal: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {

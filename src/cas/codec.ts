@@ -43,7 +43,7 @@ const MAGIC = Buffer.from('RVMO', 'latin1');
 const CODEC_IDS: Readonly<Record<CodecName, CodecId>> = { none: 0, zstd: 1, lz4: 2 };
 const CODEC_NAMES: readonly CodecName[] = ['none', 'zstd', 'lz4'];
 // compressSync output for a full block: LZ4 worst case (n + n/255 + 16) plus its 4-byte prefix.
-const MAX_LZ4_BLOCK = BLOCK_SIZE + Math.ceil(BLOCK_SIZE / 255) + 16 + 4;
+export const MAX_LZ4_BLOCK = BLOCK_SIZE + Math.ceil(BLOCK_SIZE / 255) + 16 + 4;
 
 /** A parsed object header. */
 export interface ObjectHeader {
@@ -54,8 +54,8 @@ export interface ObjectHeader {
   readonly size: number;
 }
 
-type ZstdBinding = typeof import('zstd-napi/binding.js');
-type Lz4Module = typeof import('lz4-napi');
+export type ZstdBinding = typeof import('zstd-napi/binding.js');
+export type Lz4Module = typeof import('lz4-napi');
 
 /** Loaded native modules; pass the result of {@link loadNatives} to the codec functions. */
 export interface Natives {
@@ -136,7 +136,7 @@ function lz4BlockHeader(rawLen: number, compLen: number): Buffer {
 }
 
 /** Decode one lz4 block after checking its lengths, so a corrupt length never drives allocation. */
-function lz4Block(lz4: Lz4Module, rawLen: number, block: Buffer): Buffer {
+export function decodeLz4Block(lz4: Lz4Module, rawLen: number, block: Buffer): Buffer {
   if (rawLen === 0 || rawLen > BLOCK_SIZE) throw new CodecError(`bad lz4 block length ${rawLen}`);
   if (block.length < 4 || block.readUInt32LE(0) !== rawLen) {
     throw new CodecError('lz4 block size prefix disagrees with its block header');
@@ -206,7 +206,7 @@ export function decodeBuffer(natives: Natives, objectBytes: Buffer): Result<Buff
           const rawLen = payload.readUInt32BE(off);
           const compLen = payload.readUInt32BE(off + 4);
           if (compLen > MAX_LZ4_BLOCK || off + 8 + compLen > payload.length) return err('truncated lz4 block');
-          const out = lz4Block(lz4, rawLen, payload.subarray(off + 8, off + 8 + compLen));
+          const out = decodeLz4Block(lz4, rawLen, payload.subarray(off + 8, off + 8 + compLen));
           total += out.length;
           if (total > size) return err(`decoded more than the ${size} bytes the header says`);
           parts.push(out);
@@ -367,7 +367,7 @@ class Lz4Decoder extends Transform {
         const compLen = buf.readUInt32BE(4);
         if (compLen > MAX_LZ4_BLOCK) throw new CodecError(`bad lz4 compressed length ${compLen}`);
         if (buf.length < 8 + compLen) break;
-        this.push(lz4Block(this.#lz4, rawLen, buf.subarray(8, 8 + compLen)));
+        this.push(decodeLz4Block(this.#lz4, rawLen, buf.subarray(8, 8 + compLen)));
         buf = buf.subarray(8 + compLen);
       }
       // Copy the tail so the (possibly large) input chunk can be released.

@@ -7,10 +7,16 @@ export interface AtomicWriteOptions {
   /** File mode for the new file (subject to umask, like fs.writeFile). Default 0o666. */
   readonly mode?: number;
   /**
-   * fsync the file before the rename and (best-effort) the directory after it. Default true.
-   * Without it a crash can leave the new name pointing at an empty or torn file.
+   * fsync the file before the rename. Default true. Without it a crash can leave the new name
+   * pointing at an empty or torn file.
    */
   readonly fsync?: boolean;
+  /**
+   * Also fsync the directory after the rename (best-effort), so the rename itself survives a
+   * crash. Default false: for caches and state files losing the newest version is harmless,
+   * and it is a second fsync per write.
+   */
+  readonly fsyncDir?: boolean;
 }
 
 // `.<basename>.tmp-<pid>-<12 hex>`: the leading dot hides it from casual listings, and the pid
@@ -81,5 +87,5 @@ export async function writeFileAtomic(
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  if (durable) await fsyncDir(dirname(dest));
+  if (opts.fsyncDir === true) await fsyncDir(dirname(dest));
 }

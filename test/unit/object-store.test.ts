@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { HEADER_SIZE, parseHeader, type CodecName } from '../../src/cas/codec.js';
+import { HashPool } from '../../src/cas/hash-pool.js';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
 
@@ -166,6 +167,34 @@ describe('ObjectStore', () => {
       assert.equal((await quarantined()).length, 1);
     });
   }
+
+  it('large objects restore and verify through the hashing worker (all codecs), catching corruption', async () => {
+    const pool = new HashPool();
+    pool.warmUp();
+    for (let i = 0; i < 500 && !pool.onWorker; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(pool.onWorker);
+    const raw = Buffer.concat([randomBytes(6 * 1024 * 1024), compressible(6 * 1024 * 1024 + 11)]);
+    for (const codec of ['zstd', 'lz4', 'none'] as const) {
+      await rm(root, { recursive: true, force: true });
+      const store = new ObjectStore(root, { codec, level: 3, hashPool: pool });
+      await store.init();
+      const put = await store.putBuffer(raw);
+      assert.ok(put.ok);
+      const dest = join(dir, `big-${codec}`);
+      const ok1 = await store.restoreTo(put.value.digest, dest, 0o755);
+      assert.ok(ok1.ok && ok1.value.bytes === raw.length, codec);
+      assert.ok((await readFile(dest)).equals(raw));
+      assert.equal((await stat(dest)).mode & 0o777, 0o755);
+      assert.ok((await store.verify(put.value.digest)).ok);
+      await flipByte(store.objectPath(put.value.digest), 3_000_000);
+      const bad = await store.restoreTo(put.value.digest, dest, 0o755);
+      assert.ok(!bad.ok && bad.error.kind === 'corrupt', codec);
+      assert.ok((await readFile(dest)).equals(raw), 'previous content kept');
+      assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp-')), []);
+      assert.equal((await quarantined()).length, 1);
+    }
+    await pool.close();
+  });
 
   it('verify() detects a payload that decodes to the wrong content (codec none)', async () => {
     const store = await openStore('none');

@@ -7,6 +7,7 @@ import { selectTasks } from '../graph/select.js';
 import type { TaskGraph } from '../graph/types.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
+import { graphDigest, loadCachedGraph, saveCachedGraph } from '../state/graph-cache.js';
 
 export interface LoadedManifest {
   readonly manifest: Manifest;
@@ -23,11 +24,11 @@ export class UsageError extends Error {
  * Reads, parses and validates a manifest and selects the targets. All problems of every
  * stage are collected and rendered together with file:line:col, the source line and a caret.
  */
-export function loadManifest(
+export async function loadManifest(
   file: string,
   targets: readonly string[],
   opts: { color: boolean; allowAbsoluteInputs: boolean },
-): LoadedManifest {
+): Promise<LoadedManifest> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -37,6 +38,13 @@ export function loadManifest(
     throw new UsageError(`reprovm: error: cannot read manifest "${file}": ${why}`);
   }
   const workspace = path.dirname(path.resolve(file));
+  const digest = graphDigest({ text, file, workspace, allowAbsoluteInputs: opts.allowAbsoluteInputs });
+  const cached = loadCachedGraph(workspace, file, digest);
+  if (cached) {
+    const sel = selectTasks(cached.graph, targets);
+    if (sel.diagnostics.length > 0) throw new UsageError(renderDiagnostics(sel.diagnostics, new Map(), { color: opts.color }));
+    return { manifest: cached.manifest, graph: cached.graph, selected: sel.selected };
+  }
   const parsed = parseManifest(text, file, workspace, { allowAbsoluteInputs: opts.allowAbsoluteInputs });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics];
   const built = buildGraph(parsed.manifest);
@@ -56,6 +64,8 @@ export function loadManifest(
   }
   if (diagnostics.length > 0) {
     process.stderr.write(`${renderDiagnostics(diagnostics, new Map([[file, text]]), { color: opts.color })}\n`);
+  } else {
+    await saveCachedGraph(workspace, digest, parsed.manifest, built.graph).catch(() => undefined);
   }
   return { manifest: parsed.manifest, graph: built.graph, selected };
 }

@@ -74,13 +74,17 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     priority: criticalPathPriority(req.graph, req.selected, (n) => state.durations[n]),
     results: new Map<string, ResultHash>(),
     savedMs: 0,
+    stateDirty: false,
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   const countReporter = {
     onEvent: (e: import('../events/events.js').RunEvent) => {
       if (e.type === 'task-finished') {
         counts[e.status] += 1;
-        state.lastStatus[e.task] = e.status;
+        if (state.lastStatus[e.task] !== e.status) {
+          state.lastStatus[e.task] = e.status;
+          ctx.stateDirty = true;
+        }
       }
     },
   };
@@ -113,7 +117,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     },
   );
 
-  await saveWorkspaceState(req.workspace, { ...state, files: memo.toJSON() });
+  if (ctx.stateDirty || memo.dirty) await saveWorkspaceState(req.workspace, { ...state, files: memo.toJSON() });
   const summary: RunSummary = {
     total: req.selected.length,
     ...counts,

@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
@@ -43,6 +43,8 @@ export interface RunContext {
   readonly results: Map<string, ResultHash>;
   /** Time saved by cache hits, summed. */
   savedMs: number;
+  /** Set when `state` changed: a no-op run then does not rewrite the state file. */
+  stateDirty: boolean;
 }
 
 /** The key of a task, computed from its inputs as they are now. */
@@ -61,15 +63,24 @@ export async function computeKey(
     const noun = expanded.missing.length === 1 ? 'input' : 'inputs';
     return { ok: false, failure: { reason: 'input-missing', message: `task "${spec.name}": ${noun} ${list} not found` } };
   }
-  let inputs: KeyInput[];
+  // Memo hits are answered synchronously; only files that must be read are awaited.
+  const inputs: KeyInput[] = new Array<KeyInput>(expanded.files.length);
+  const reads: Promise<void>[] = [];
   try {
-    inputs = await Promise.all(
-      expanded.files.map(async (rel) => {
-        const abs = path.isAbsolute(rel) ? rel : path.join(ctx.workspace, rel);
-        const facts = await ctx.hasher.hashFile(abs, rel);
-        return { path: rel, digest: facts.digest, executable: facts.executable };
-      }),
-    );
+    expanded.files.forEach((rel, i) => {
+      const abs = path.isAbsolute(rel) ? rel : path.join(ctx.workspace, rel);
+      const st = expanded.stats.get(rel) ?? statSync(abs, { bigint: true });
+      const hit = ctx.hasher.memoLookup(rel, st);
+      if (hit) inputs[i] = { path: rel, digest: hit.digest, executable: hit.executable };
+      else {
+        reads.push(
+          ctx.hasher.hashFile(abs, rel, st).then((f) => {
+            inputs[i] = { path: rel, digest: f.digest, executable: f.executable };
+          }),
+        );
+      }
+    });
+    if (reads.length > 0) await Promise.all(reads);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return { ok: false, failure: { reason: 'input-missing', message: `task "${spec.name}": cannot read an input: ${message}` } };
@@ -141,6 +152,7 @@ async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: TaskKey): 
   }
   await replayOutput(ctx, spec.name, rec);
   ctx.results.set(spec.name, rec.resultHash);
+  ctx.stateDirty = true;
   ctx.state.tasks[spec.name] = {
     key,
     resultHash: rec.resultHash,
@@ -266,6 +278,7 @@ async function store(
     }
   }
   ctx.results.set(spec.name, resultHash);
+  ctx.stateDirty = true;
   ctx.state.durations[spec.name] = durationMs;
   if (spec.cache) {
     ctx.state.tasks[spec.name] = { key, resultHash, outputs: entries, outputStats: stats, durationMs, status: 'executed', finishedAt: eventTime() };
@@ -312,7 +325,10 @@ function formatSeconds(ms: number): string {
 }
 
 function finishFailed(ctx: RunContext, task: string, key: TaskKey | undefined, failure: TaskFailure, started: number): NodeOutcome {
-  delete ctx.state.tasks[task];
+  if (ctx.state.tasks[task]) {
+    delete ctx.state.tasks[task];
+    ctx.stateDirty = true;
+  }
   ctx.bus.emit({
     type: 'task-finished',
     time: eventTime(),

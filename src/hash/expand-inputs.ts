@@ -1,4 +1,4 @@
-import { readdirSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { isGlob } from '../util/glob.js';
@@ -17,6 +17,8 @@ export interface ExpandedInputs {
   readonly files: readonly string[];
   /** Declared inputs (not globs) that do not exist. */
   readonly missing: readonly string[];
+  /** The stat of plain file inputs, taken while expanding, so the hasher need not stat again. */
+  readonly stats: ReadonlyMap<string, BigIntStats>;
 }
 
 const SKIP_DIRS = new Set(['.reprovm', '.git']);
@@ -24,23 +26,25 @@ const SKIP_DIRS = new Set(['.reprovm', '.git']);
 export function expandInputs(workspace: string, declared: readonly string[]): ExpandedInputs {
   const files = new Set<string>();
   const missing: string[] = [];
+  const stats = new Map<string, BigIntStats>();
   for (const input of declared) {
     if (isGlob(input)) {
       expandGlob(workspace, input, files);
       continue;
     }
     const abs = path.isAbsolute(input) ? input : path.join(workspace, input);
-    let st: Stats;
-    try {
-      st = statSync(abs);
-    } catch {
+    const st = statSync(abs, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined) {
       missing.push(input);
-      continue;
+    } else if (st.isDirectory()) {
+      walkFiles(abs, input, (rel) => files.add(rel));
+    } else {
+      files.add(input);
+      stats.set(input, st);
     }
-    if (st.isDirectory()) walkFiles(abs, input, (rel) => files.add(rel));
-    else files.add(input);
   }
-  return { files: [...files].sort(compareStrings), missing };
+  const sorted = files.size <= 1 ? [...files] : [...files].sort(compareStrings);
+  return { files: sorted, missing, stats };
 }
 
 function expandGlob(workspace: string, pattern: string, out: Set<string>): void {

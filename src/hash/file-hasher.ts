@@ -12,7 +12,7 @@
  * hashed again next time. The same rule covers a file modified while it is being read.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { statSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isHexDigest, type FileDigest } from './digest.js';
 
@@ -44,6 +44,7 @@ function isEntry(e: unknown): e is StatMemoEntry {
 /** memo key (usually the workspace-relative path) → stat + digest. Persisted by the caller. */
 export class StatMemo {
   readonly #entries = new Map<string, StatMemoEntry>();
+  #dirty = false;
 
   /** Malformed entries (a hand-edited or old state file) are dropped, not trusted. */
   constructor(entries?: Readonly<Record<string, StatMemoEntry>>) {
@@ -60,15 +61,21 @@ export class StatMemo {
 
   set(key: string, entry: StatMemoEntry): void {
     this.#entries.set(key, entry);
+    this.#dirty = true;
   }
 
   delete(key: string): void {
-    this.#entries.delete(key);
+    if (this.#entries.delete(key)) this.#dirty = true;
+  }
+
+  /** True once anything changed since construction: an unchanged memo need not be saved. */
+  get dirty(): boolean {
+    return this.#dirty;
   }
 
   /** Drop every entry whose key is not in `keep` (files no longer part of any task). */
   prune(keep: ReadonlySet<string>): void {
-    for (const k of this.#entries.keys()) if (!keep.has(k)) this.#entries.delete(k);
+    for (const k of this.#entries.keys()) if (!keep.has(k)) this.delete(k);
   }
 
   /** Entries sorted by key, so the persisted file is stable. */
@@ -114,24 +121,42 @@ export class FileHasher {
    * stat is unchanged, else by reading it. Concurrent calls for one key share one read.
    * Throws fs errors (ENOENT, EISDIR…) as-is: the caller knows what a missing input means.
    */
-  hashFile(absPath: string, memoKey: string): Promise<FileFacts> {
+  hashFile(absPath: string, memoKey: string, known?: BigIntStats): Promise<FileFacts> {
+    // Synchronous on purpose: on a no-op run this stat is all the work there is, and a
+    // thread-pool round trip costs more than the call itself.
+    let st: BigIntStats;
+    try {
+      st = known ?? statSync(absPath, { bigint: true });
+    } catch (error) {
+      return Promise.reject(error as Error); // a Promise-returning function never throws synchronously
+    }
+    const hit = this.memoLookup(memoKey, st);
+    if (hit) return Promise.resolve(hit);
     const pending = this.#inFlight.get(memoKey);
     if (pending !== undefined) return pending;
-    const p = this.#hashFile(absPath, memoKey).finally(() => this.#inFlight.delete(memoKey));
+    const p = this.#hashMiss(absPath, memoKey, st).finally(() => this.#inFlight.delete(memoKey));
     this.#inFlight.set(memoKey, p);
     return p;
   }
 
-  async #hashFile(absPath: string, memoKey: string): Promise<FileFacts> {
-    // Synchronous on purpose: on a no-op run this stat is all the work there is, and a
-    // thread-pool round trip costs more than the call itself.
-    const st = statSync(absPath, { bigint: true });
+  /** The memoised facts of a file whose stat is `st`, or undefined if the memo cannot vouch for it. */
+  memoLookup(memoKey: string, st: BigIntStats): FileFacts | undefined {
+    const hit = this.#memo.get(memoKey);
+    if (
+      hit === undefined ||
+      hit.size !== Number(st.size) ||
+      hit.mtimeNs !== String(st.mtimeNs) ||
+      hit.ctimeNs !== String(st.ctimeNs) ||
+      hit.ino !== String(st.ino)
+    ) {
+      return undefined;
+    }
+    return { digest: hit.digest, size: hit.size, executable: (st.mode & 0o111n) !== 0n };
+  }
+
+  async #hashMiss(absPath: string, memoKey: string, st: BigIntStats): Promise<FileFacts> {
     const executable = (st.mode & 0o111n) !== 0n;
     const key = { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
-    const hit = this.#memo.get(memoKey);
-    if (hit && hit.size === key.size && hit.mtimeNs === key.mtimeNs && hit.ctimeNs === key.ctimeNs && hit.ino === key.ino) {
-      return { digest: hit.digest, size: hit.size, executable };
-    }
     const started = this.#now();
     const { digest, size } = await this.hashFileUncached(absPath);
     const racy = st.mtimeNs + this.#racyWindowNs > started || st.ctimeNs + this.#racyWindowNs > started;

@@ -55,7 +55,7 @@ const EXIT_USAGE = 2;
 export async function runCommandLine(manifestFile: string, targets: string[], opts: RunOptions, io: CliIo): Promise<number> {
   const color = opts.color && !io.env.NO_COLOR && io.stdout.isTTY === true;
   const style = makeStyle(color);
-  const loaded = loadManifest(manifestFile, targets, { color, allowAbsoluteInputs: opts.allowAbsoluteInputs === true });
+  const loaded = await loadManifest(manifestFile, targets, { color, allowAbsoluteInputs: opts.allowAbsoluteInputs === true });
   const { manifest, graph, selected } = loaded;
   const workspace = manifest.workspace;
   const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : path.join(workspace, '.reprovm');

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { ActionCache } from '../cas/action-cache.js';
 import type { CodecName } from '../cas/codec.js';
 import { ObjectStore } from '../cas/object-store.js';
@@ -34,6 +36,8 @@ export interface BuildRequest {
   readonly interrupt: AbortSignal;
   readonly groups: ProcessGroups;
   readonly bus: EventBus;
+  /** Whether a reporter shows task output while it runs (false with -q). */
+  readonly liveOutput: boolean;
 }
 
 export interface BuildOutcome {
@@ -53,7 +57,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   const state = loadWorkspaceState(req.workspace);
   const memo = new StatMemo(state.files);
   const store = new ObjectStore(req.cacheDir, req.compression);
-  await store.init();
+  const captureDir = path.join(req.workspace, '.reprovm', 'capture');
+  await Promise.all([store.init(), resetDir(captureDir)]);
   const ctx: RunContext = {
     workspace: req.workspace,
     graph: req.graph,
@@ -75,6 +80,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     results: new Map<string, ResultHash>(),
     savedMs: 0,
     stateDirty: false,
+    liveOutput: req.liveOutput,
+    captureDir,
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   const countReporter = {
@@ -126,4 +133,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     interrupted: req.interrupt.aborted,
   };
   return { runId, summary, failed: counts.failed > 0 };
+}
+
+/** The capture directory holds only this run's files (the workspace lock makes it ours). */
+async function resetDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
 }

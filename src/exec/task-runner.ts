@@ -43,6 +43,12 @@ export interface RunContext {
   readonly results: Map<string, ResultHash>;
   /** Time saved by cache hits, summed. */
   savedMs: number;
+  /**
+   * Whether reporters show output while a task runs. When nobody does (-q), commands write to
+   * files in `captureDir` (cheaper than pipes) and their lines are emitted when they finish.
+   */
+  readonly liveOutput: boolean;
+  readonly captureDir: string;
   /** Set when `state` changed: a no-op run then does not rewrite the state file. */
   stateDirty: boolean;
 }
@@ -179,9 +185,21 @@ async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): P
     if (!digest) continue;
     const blob = await ctx.store.getBuffer(digest);
     if (!blob.ok) continue; // Logs are a convenience; a missing log never fails a hit.
-    const text = blob.value.toString('utf8');
-    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-    for (const line of lines) ctx.bus.emit({ type: 'task-output', time: eventTime(), task, stream, line, replay: true });
+    emitLines(ctx, task, stream, blob.value, true);
+  }
+}
+
+function emitCaptured(ctx: RunContext, task: string, result: ProcessResult, replay: boolean): void {
+  emitLines(ctx, task, 'stdout', result.stdout, replay);
+  emitLines(ctx, task, 'stderr', result.stderr, replay);
+}
+
+function emitLines(ctx: RunContext, task: string, stream: 'stdout' | 'stderr', bytes: Buffer, replay: boolean): void {
+  if (bytes.length === 0) return;
+  const text = bytes.toString('utf8');
+  const lines = (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
+  for (const line of lines) {
+    ctx.bus.emit({ type: 'task-output', time: eventTime(), task, stream, line: line.endsWith('\r') ? line.slice(0, -1) : line, replay });
   }
 }
 
@@ -215,11 +233,14 @@ async function execute(
           timeoutMs,
           signal: ctx.interrupt,
           killGraceMs: ctx.killGraceMs,
-          onLine: (stream, line) =>
-            ctx.bus.emit({ type: 'task-output', time: eventTime(), task: spec.name, stream, line, replay: false }),
+          onLine: ctx.liveOutput
+            ? (stream, line) => ctx.bus.emit({ type: 'task-output', time: eventTime(), task: spec.name, stream, line, replay: false })
+            : undefined,
+          captureDir: ctx.captureDir,
         },
         ctx.groups,
       );
+      if (!ctx.liveOutput) emitCaptured(ctx, spec.name, result, false);
       if (result.interrupted) {
         return finishFailed(ctx, spec.name, key, { reason: 'interrupted', message: `task "${spec.name}" was interrupted` }, started);
       }

@@ -153,6 +153,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
       interrupt: interrupt.signal,
       groups,
       bus,
+      liveOutput: opts.json === true || opts.quiet !== true,
     });
     const exitCode = interruptSignal ? signalExitCode(interruptSignal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
     bus.emit({ type: 'run-finished', time: eventTime(), runId: outcome.runId, exitCode, summary: outcome.summary });

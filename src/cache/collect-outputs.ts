@@ -1,7 +1,9 @@
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { OutputEntry } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
+import type { FileDigest } from '../hash/digest.js';
 import { err, ok, type Result } from '../errors/result.js';
 import type { TaskFailure } from '../events/events.js';
 import type { OutputStat } from '../state/workspace-state.js';
@@ -46,7 +48,7 @@ export async function collectOutputs(
   const worker = async (): Promise<void> => {
     while (next < files.length && !failure) {
       const entry = files[next++]!;
-      const put = await store.putFile(path.join(workspace, entry.path));
+      const put = await storeFile(store, path.join(workspace, entry.path));
       if (!put.ok) {
         failure = { reason: 'cache-write', message: `could not store output "${entry.path}" of task "${task}": ${put.error.message}` };
         return;
@@ -60,6 +62,16 @@ export async function collectOutputs(
 
   const stats = files.map((f) => outputStat(workspace, f.path)).filter((s): s is OutputStat => s !== undefined);
   return ok({ entries, stats, bytesStored });
+}
+
+/** Up to this size an output is read in one synchronous call and hashed on the spot. */
+const SMALL_OUTPUT = 256 * 1024;
+
+async function storeFile(store: ObjectStore, abs: string): ReturnType<ObjectStore['putFile']> {
+  const st = lstatSync(abs);
+  if (st.size > SMALL_OUTPUT) return store.putFile(abs);
+  const buf = readFileSync(abs);
+  return store.putKnownBuffer(buf, createHash('sha256').update(buf).digest('hex') as FileDigest);
 }
 
 function addEntry(

@@ -15,10 +15,11 @@
  * moved to quarantine; callers treat that as a miss plus one warning.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHexDigest, type FileDigest, type ResultHash, type TaskKey } from '../hash/digest.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-write.js';
 
 /** One declared output as it was produced. */
 export interface OutputEntry {
@@ -131,8 +132,12 @@ export function recordProblem(r: unknown, key?: string): string | undefined {
 export class ActionCache {
   readonly #dir: string;
   readonly #quarantine: string;
+  readonly #fsync: boolean;
+  #dirReady = false;
 
-  constructor(root: string) {
+  /** `fsync: false`: records are written synchronously without fsync (see `syncTree`). */
+  constructor(root: string, opts: { readonly fsync?: boolean } = {}) {
+    this.#fsync = opts.fsync ?? true;
     this.#dir = join(root, 'cache');
     this.#quarantine = join(this.#dir, 'quarantine');
   }
@@ -146,7 +151,7 @@ export class ActionCache {
   async get(key: TaskKey): Promise<ActionLookup> {
     let text: string;
     try {
-      text = await readFile(this.#path(key), 'utf8');
+      text = readFileSync(this.#path(key), 'utf8'); // small file: a thread-pool hop costs more than the read
     } catch (e: unknown) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'miss' };
       return { kind: 'corrupt', message: `cannot read action record ${key}: ${(e as Error).message}` };
@@ -172,8 +177,12 @@ export class ActionCache {
     const problem = recordProblem(plain);
     if (problem !== undefined) throw new Error(`Internal error: invalid action record for ${record.task}: ${problem}`);
     const text = `${JSON.stringify({ ...plain, checksum: checksumOf(plain) }, null, 2)}\n`;
-    await mkdir(this.#dir, { recursive: true });
-    await writeFileAtomic(this.#path(record.key), text);
+    if (!this.#dirReady) {
+      await mkdir(this.#dir, { recursive: true });
+      this.#dirReady = true;
+    }
+    if (this.#fsync) await writeFileAtomic(this.#path(record.key), text);
+    else writeFileAtomicSync(this.#path(record.key), text);
   }
 
   /** Delete the record for `key` (no-op if absent). */

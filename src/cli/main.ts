@@ -16,6 +16,11 @@ function withRunOptions(cmd: Command): Command {
     .option('-k, --keep-going', 'after a failure, keep running everything not downstream of it')
     .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
     .addOption(new Option('--compress <codec>', 'compression of new cache objects').choices(['zstd', 'lz4', 'none']).default('zstd'))
+    .addOption(
+      new Option('--fsync <mode>', 'cache durability: fsync every write, one flush per run, or none')
+        .choices(['always', 'batch', 'off'])
+        .default('batch'),
+    )
     .option('--compress-level <n>', 'compression level (zstd 1-19, default 3)', nonNegativeInt)
     .option('--rate <n>', 'task starts per second (token bucket; "inf" = no limit)', rate, Infinity)
     .option('--burst <n>', 'token bucket size: starts allowed at once (default: --jobs)', positiveInt)

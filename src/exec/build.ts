@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { ActionCache } from '../cas/action-cache.js';
 import type { CodecName } from '../cas/codec.js';
 import { ObjectStore } from '../cas/object-store.js';
@@ -11,9 +9,12 @@ import type { TaskGraph } from '../graph/types.js';
 import type { ResultHash } from '../hash/digest.js';
 import { FileHasher, StatMemo } from '../hash/file-hasher.js';
 import { loadWorkspaceState, saveWorkspaceState } from '../state/workspace-state.js';
+import { syncTree } from '../util/atomic-write.js';
 import type { ProcessGroups } from './process-runner.js';
 import { PrioritySlots } from './priority-slots.js';
 import { runGraph } from './scheduler.js';
+import { createCaptureDir } from './capture-dir.js';
+import { passThroughEnvironment } from './task-env.js';
 import { computeKey, runTask, type RunContext } from './task-runner.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -32,6 +33,12 @@ export interface BuildRequest {
   readonly killGraceMs: number;
   readonly retryBaseMs: number;
   readonly compression: { readonly codec: CodecName; readonly level: number };
+  /**
+   * Durability of cache writes: `always` fsyncs every object and record before it is renamed
+   * into place; `batch` writes them without fsync and flushes the cache's file system once at
+   * the end of the run; `off` leaves flushing to the kernel.
+   */
+  readonly fsync: FsyncMode;
   readonly env: NodeJS.ProcessEnv;
   readonly interrupt: AbortSignal;
   readonly groups: ProcessGroups;
@@ -39,6 +46,8 @@ export interface BuildRequest {
   /** Whether a reporter shows task output while it runs (false with -q). */
   readonly liveOutput: boolean;
 }
+
+export type FsyncMode = 'always' | 'batch' | 'off';
 
 export interface BuildOutcome {
   readonly runId: string;
@@ -56,14 +65,14 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   const runId = randomUUID();
   const state = loadWorkspaceState(req.workspace);
   const memo = new StatMemo(state.files);
-  const store = new ObjectStore(req.cacheDir, req.compression);
-  const captureDir = path.join(req.workspace, '.reprovm', 'capture');
-  await Promise.all([store.init(), resetDir(captureDir)]);
+  const store = new ObjectStore(req.cacheDir, { ...req.compression, fsync: req.fsync === 'always' });
+  const capture = createCaptureDir(req.workspace);
+  await store.init();
   const ctx: RunContext = {
     workspace: req.workspace,
     graph: req.graph,
     store,
-    actions: new ActionCache(req.cacheDir),
+    actions: new ActionCache(req.cacheDir, { fsync: req.fsync === 'always' }),
     hasher: new FileHasher(memo),
     state,
     bus: req.bus,
@@ -81,7 +90,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     savedMs: 0,
     stateDirty: false,
     liveOutput: req.liveOutput,
-    captureDir,
+    captureDir: capture.dir,
+    baseEnv: passThroughEnvironment(req.env),
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   const countReporter = {
@@ -124,6 +134,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     },
   );
 
+  capture.remove();
+  if (req.fsync === 'batch' && counts.executed > 0) await syncTree(req.cacheDir);
   if (ctx.stateDirty || memo.dirty) await saveWorkspaceState(req.workspace, { ...state, files: memo.toJSON() });
   const summary: RunSummary = {
     total: req.selected.length,
@@ -135,8 +147,3 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   return { runId, summary, failed: counts.failed > 0 };
 }
 
-/** The capture directory holds only this run's files (the workspace lock makes it ours). */
-async function resetDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-}

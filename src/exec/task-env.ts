@@ -11,15 +11,22 @@ export function isPassThrough(name: string): boolean {
   return PASS_THROUGH.has(name) || name.startsWith('LC_');
 }
 
-export function taskEnvironment(
-  base: NodeJS.ProcessEnv,
-  declared: readonly string[],
-  task: string,
-): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+/** The pass-through part of the environment, computed once per run (reading process.env is slow). */
+export function passThroughEnvironment(base: NodeJS.ProcessEnv): Readonly<Record<string, string>> {
+  const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(base)) {
     if (value !== undefined && isPassThrough(name)) env[name] = value;
   }
+  return env;
+}
+
+export function taskEnvironment(
+  base: NodeJS.ProcessEnv,
+  passThrough: Readonly<Record<string, string>>,
+  declared: readonly string[],
+  task: string,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...passThrough };
   for (const name of declared) {
     const value = base[name];
     if (value !== undefined) env[name] = value;

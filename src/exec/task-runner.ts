@@ -1,4 +1,4 @@
-import { rmSync, statSync } from 'node:fs';
+import { rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
@@ -14,6 +14,7 @@ import type { FileHasher } from '../hash/file-hasher.js';
 import { computeResultHash, computeTaskKey, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
 import type { WorkspaceStateData } from '../state/workspace-state.js';
+import { lstatOrUndefined } from '../util/fs.js';
 import { runCommand, type ProcessGroups, type ProcessResult } from './process-runner.js';
 import type { PrioritySlots } from './priority-slots.js';
 import type { NodeOutcome } from './scheduler.js';
@@ -49,6 +50,8 @@ export interface RunContext {
    */
   readonly liveOutput: boolean;
   readonly captureDir: string;
+  /** The pass-through variables every command gets (see task-env.ts). */
+  readonly baseEnv: Readonly<Record<string, string>>;
   /** Set when `state` changed: a no-op run then does not rewrite the state file. */
   stateDirty: boolean;
 }
@@ -220,7 +223,7 @@ async function execute(
     const prepared = prepareOutputs(ctx.workspace, spec);
     if (prepared) return finishFailed(ctx, spec.name, key, prepared, started);
 
-    const env = taskEnvironment(ctx.env, spec.env.map((e) => e.value), spec.name);
+    const env = taskEnvironment(ctx.env, ctx.baseEnv, spec.env.map((e) => e.value), spec.name);
     const timeoutMs = spec.timeoutMs ?? ctx.defaultTimeoutMs;
     let result: ProcessResult;
     for (let attempt = 1; ; attempt++) {
@@ -321,7 +324,9 @@ function prepareOutputs(workspace: string, spec: TaskSpec): TaskFailure | undefi
   try {
     for (const out of spec.outputs) {
       const abs = writer.prepareParents(out.value);
-      rmSync(abs, { recursive: true, force: true });
+      const st = lstatOrUndefined(abs);
+      if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+      else if (st) unlinkSync(abs);
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -12,7 +12,7 @@
  * hashed again next time. The same rule covers a file modified while it is being read.
  */
 import { createHash } from 'node:crypto';
-import { statSync, type BigIntStats } from 'node:fs';
+import { readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isHexDigest, type FileDigest } from './digest.js';
 
@@ -158,11 +158,18 @@ export class FileHasher {
     const executable = (st.mode & 0o111n) !== 0n;
     const key = { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
     const started = this.#now();
-    const { digest, size } = await this.hashFileUncached(absPath);
+    const { digest, size } = key.size <= SMALL ? this.#hashSmallSync(absPath) : await this.hashFileUncached(absPath);
     const racy = st.mtimeNs + this.#racyWindowNs > started || st.ctimeNs + this.#racyWindowNs > started;
     if (racy || size !== key.size) this.#memo.delete(memoKey);
     else this.#memo.set(memoKey, { ...key, digest });
     return { digest, size, executable };
+  }
+
+  /** One synchronous read: for small files a thread-pool round trip costs more than the read. */
+  #hashSmallSync(absPath: string): { digest: FileDigest; size: number } {
+    this.#filesRead += 1;
+    const buf = readFileSync(absPath);
+    return { digest: createHash('sha256').update(buf).digest('hex') as FileDigest, size: buf.length };
   }
 
   /** SHA-256 and byte count of a file, ignoring the memo. */

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -88,4 +90,31 @@ export async function writeFileAtomic(
     throw e;
   }
   if (opts.fsyncDir === true) await fsyncDir(dirname(dest));
+}
+
+/**
+ * Synchronous, non-durable variant of {@link writeFileAtomic} for small files written in bulk
+ * (action records): still never partial for a reader (temp file + rename), but not fsynced;
+ * the caller makes the batch durable at once with {@link syncTree}.
+ */
+export function writeFileAtomicSync(dest: string, data: Buffer | string, mode = 0o666): void {
+  const tmp = tempPathFor(dest);
+  try {
+    writeFileSync(tmp, data, { mode, flag: 'wx' });
+    renameSync(tmp, dest);
+  } catch (e: unknown) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Flush everything written under `dir` to stable storage with one syncfs(2) of its file
+ * system (`sync -f`, coreutils), instead of one fsync per file. Resolves false if that is
+ * not available; the data then reaches the disk on the kernel's own schedule.
+ */
+export function syncTree(dir: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('sync', ['-f', dir], (error) => resolve(error === null));
+  });
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CodecName } from '../../cas/codec.js';
 import { EventBus, type Reporter } from '../../events/bus.js';
 import { eventTime } from '../../events/events.js';
-import { runBuild } from '../../exec/build.js';
+import { runBuild, type FsyncMode } from '../../exec/build.js';
 import { planBuild } from '../../exec/plan.js';
 import { ProcessGroups, signalExitCode } from '../../exec/process-runner.js';
 import { renderAscii, type TaskStatusSymbol } from '../../graph/render.js';
@@ -23,6 +23,7 @@ export interface RunOptions {
   keepGoing?: boolean;
   cacheDir?: string;
   compress: CodecName;
+  fsync: FsyncMode;
   compressLevel?: number;
   rate: number;
   burst?: number;
@@ -148,6 +149,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
       defaultTimeoutMs: opts.timeout,
       killGraceMs: opts.killGrace,
       retryBaseMs: Number(io.env.REPROVM_RETRY_BACKOFF_MS ?? 1000),
+      fsync: opts.fsync,
       compression: { codec: opts.compress, level: opts.compressLevel ?? (opts.compress === 'zstd' ? 3 : 0) },
       env: io.env,
       interrupt: interrupt.signal,

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { OutputEntry } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
@@ -117,15 +117,17 @@ export function outputsUpToDate(
   entries: readonly OutputEntry[],
   stats: readonly OutputStat[],
 ): boolean {
-  const statByPath = new Map(stats.map((s) => [s.path, s]));
-  const paths = new Set(entries.map((e) => e.path));
+  // Plain loops: this runs for every task of a no-op build, usually with one or two outputs.
+  let paths: Set<string> | undefined; // built only if there is a directory to compare
   for (const entry of entries) {
     const abs = path.join(workspace, entry.path);
     switch (entry.kind) {
       case 'file': {
-        const want = statByPath.get(entry.path);
-        const now = outputStat(workspace, entry.path);
-        if (!want || !now || now.size !== want.size || now.mtimeNs !== want.mtimeNs || now.ino !== want.ino) return false;
+        const want = stats.find((s) => s.path === entry.path);
+        const now = want && lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+        if (!want || !now || Number(now.size) !== want.size || String(now.mtimeNs) !== want.mtimeNs || String(now.ino) !== want.ino) {
+          return false;
+        }
         break;
       }
       case 'symlink': {
@@ -136,6 +138,7 @@ export function outputsUpToDate(
       case 'dir': {
         const st = lstatOrUndefined(abs);
         if (!st?.isDirectory()) return false;
+        paths ??= new Set(entries.map((e) => e.path));
         for (const name of readdirSync(abs)) if (!paths.has(`${entry.path}/${name}`)) return false;
         break;
       }

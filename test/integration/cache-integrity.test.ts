@@ -131,11 +131,17 @@ describe('cache integrity', () => {
     }
   });
 
-  test('lz4, none and zstd objects coexist in one store', async () => {
+  test('lz4, none and zstd objects coexist in one store (written with each --fsync mode)', async () => {
     rig.write({ 'm.txt': 'task a {\n  cmd = seq 1 3000 > a.txt\n  outputs = a.txt\n}\n\ntask b {\n  cmd = seq 1 4000 > b.txt\n  outputs = b.txt\n}\n\ntask c {\n  cmd = seq 1 5000 > c.txt\n  outputs = c.txt\n}\n' });
-    await rig.run(['--compress', 'lz4', 'm.txt', 'a']);
-    await rig.run(['--compress', 'none', 'm.txt', 'b']);
-    await rig.run(['--compress', 'zstd', '--compress-level', '9', 'm.txt', 'c']);
+    for (const [args, target] of [
+      [['--compress', 'lz4', '--fsync', 'always'], 'a'],
+      [['--compress', 'none', '--fsync', 'off'], 'b'],
+      [['--compress', 'zstd', '--compress-level', '9'], 'c'],
+    ] as const) {
+      const r = await rig.run([...args, 'm.txt', target]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    await assertCacheConsistent(rig.path('.reprovm'));
     const want = ['a', 'b', 'c'].map((n) => rig.read(`${n}.txt`));
     for (const n of ['a', 'b', 'c']) rmSync(rig.path(`${n}.txt`));
     const r = await rig.run(['--json', 'm.txt']);

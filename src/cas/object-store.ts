@@ -43,6 +43,7 @@ import {
   CodecError, HEADER_SIZE, decodeBuffer, encodeBuffer, encodeHeader,
   loadNatives, normalizeLevel, parseHeader, type CodecName, type ObjectHeader,
 } from './codec.js';
+import { isProcessAlive } from '../util/process.js';
 
 /** Why an object operation failed. `changed`: the source file changed while it was stored. */
 export type CasError = {
@@ -95,14 +96,6 @@ function ioError(e: unknown, digest?: string): CasError {
   return { kind: 'io', ...(digest === undefined ? {} : { digest }), message: message(e) };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: unknown) {
-    return errno(e) === 'EPERM'; // exists, just not ours to signal
-  }
-}
 
 /** Open a new file exclusively, creating its parent directory if needed. */
 async function openNew(path: string, mode: number): Promise<FileHandle> {
@@ -154,7 +147,7 @@ export class ObjectStore {
       (await readdir(this.#tmp)).map(async (name) => {
         const p = join(this.#tmp, name);
         const m = TEMP_NAME.exec(name);
-        let gone = m !== null && m[1] === this.#host && !pidAlive(Number(m[2]));
+        let gone = m !== null && m[1] === this.#host && !isProcessAlive(Number(m[2]));
         if (!gone) gone = await stat(p).then((st) => now - st.mtimeMs > STALE_TEMP_MS, () => false);
         if (gone && (await unlink(p).then(() => true, () => false))) swept += 1;
       }),

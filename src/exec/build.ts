@@ -15,7 +15,8 @@ import { PrioritySlots } from './priority-slots.js';
 import { runGraph } from './scheduler.js';
 import { createCaptureDir } from './capture-dir.js';
 import { passThroughEnvironment } from './task-env.js';
-import { computeKey, runTask, type RunContext } from './task-runner.js';
+import type { RunContext } from './run-context.js';
+import { runTask } from './task-runner.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface BuildRequest {

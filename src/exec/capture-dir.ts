@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { isProcessAlive } from '../util/process.js';
 
 /**
  * Where commands' stdout/stderr files go while they run. Creating two files per task on a
@@ -41,15 +42,7 @@ function sweepDead(base: string): void {
   }
   for (const name of names) {
     const m = /^reprovm-capture-(\d+)$/.exec(name);
-    if (m && !isAlive(Number(m[1]))) rmSync(path.join(base, name), { recursive: true, force: true });
+    if (m && !isProcessAlive(Number(m[1]))) rmSync(path.join(base, name), { recursive: true, force: true });
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

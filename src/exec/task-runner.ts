@@ -1,60 +1,24 @@
 import { rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
-import type { ObjectStore } from '../cas/object-store.js';
 import { collectOutputs } from '../cache/collect-outputs.js';
-import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
 import { WorkspaceWriter } from '../cache/workspace-paths.js';
-import type { EventBus } from '../events/bus.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskFailure } from '../events/events.js';
-import type { TaskGraph } from '../graph/types.js';
 import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
 import { expandInputs } from '../hash/expand-inputs.js';
-import type { FileHasher } from '../hash/file-hasher.js';
 import { computeResultHash, computeTaskKey, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
-import type { WorkspaceStateData } from '../state/workspace-state.js';
 import { lstatOrUndefined } from '../util/fs.js';
-import { runCommand, type ProcessGroups, type ProcessResult } from './process-runner.js';
-import type { PrioritySlots } from './priority-slots.js';
+import { lookupAndRestore } from './cache-lookup.js';
+import { runCommand, type ProcessResult } from './process-runner.js';
+import { emitCaptured, warn, type RunContext } from './run-context.js';
 import type { NodeOutcome } from './scheduler.js';
 import { taskEnvironment } from './task-env.js';
-import { realClock, type TokenBucket } from './token-bucket.js';
+import { realClock } from './token-bucket.js';
 
-/** Everything one run shares between its tasks. */
-export interface RunContext {
-  readonly workspace: string;
-  readonly graph: TaskGraph;
-  readonly store: ObjectStore;
-  readonly actions: ActionCache;
-  readonly hasher: FileHasher;
-  readonly state: WorkspaceStateData;
-  readonly bus: EventBus;
-  readonly slots: PrioritySlots;
-  readonly bucket: TokenBucket;
-  readonly groups: ProcessGroups;
-  readonly env: NodeJS.ProcessEnv;
-  readonly force: boolean;
-  readonly defaultTimeoutMs: number | undefined;
-  readonly killGraceMs: number;
-  readonly retryBaseMs: number;
-  readonly interrupt: AbortSignal;
-  readonly priority: ReadonlyMap<string, number>;
-  /** Result hash of every task that succeeded (or was restored) in this run. */
-  readonly results: Map<string, ResultHash>;
-  /** Time saved by cache hits, summed. */
-  savedMs: number;
-  /**
-   * Whether reporters show output while a task runs. When nobody does (-q), commands write to
-   * files in `captureDir` (cheaper than pipes) and their lines are emitted when they finish.
-   */
-  readonly liveOutput: boolean;
-  readonly captureDir: string;
-  /** The pass-through variables every command gets (see task-env.ts). */
-  readonly baseEnv: Readonly<Record<string, string>>;
-  /** Set when `state` changed: a no-op run then does not rewrite the state file. */
-  stateDirty: boolean;
-}
+/*
+ * One task from start to finish: its key, the cache lookup (cache-lookup.ts), and on a miss
+ * the command (with retries), the outputs into the CAS and the action record last.
+ */
 
 /** The key of a task, computed from its inputs as they are now. */
 export type KeyComputation =
@@ -127,83 +91,6 @@ export async function runTask(ctx: RunContext, name: string, stop: AbortSignal):
     reason = lookup.reason;
   }
   return execute(ctx, spec, key, record, reason, stop, started);
-}
-
-type Lookup =
-  | { result: 'hit'; resultHash: ResultHash; savedMs: number; cache: CacheLookup }
-  | { result: 'miss'; reason: MissReason };
-
-async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: TaskKey): Promise<Lookup> {
-  const prev = ctx.state.tasks[spec.name];
-  if (prev && prev.key === key && outputsUpToDate(ctx.workspace, prev.outputs, prev.outputStats)) {
-    ctx.results.set(spec.name, prev.resultHash);
-    const cache: CacheLookup = { result: 'hit', source: 'local', upToDate: true, bytesRestored: 0, filesRestored: 0, savedMs: prev.durationMs };
-    return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache };
-  }
-  let found;
-  try {
-    found = await ctx.actions.get(key);
-  } catch (error) {
-    warn(ctx, spec.name, `cannot read the cache record of task "${spec.name}": ${String(error)}; running it`);
-    return { result: 'miss', reason: 'error' };
-  }
-  if (found.kind === 'miss') return { result: 'miss', reason: 'no-record' };
-  if (found.kind === 'corrupt') {
-    warn(ctx, spec.name, `the cache record of task "${spec.name}" was corrupt (${found.message}); it was quarantined and the task runs again`);
-    return { result: 'miss', reason: 'corrupt' };
-  }
-  const rec = found.record;
-  const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
-  if (!restored.ok) {
-    const why = restored.error.kind === 'corrupt' ? 'corrupt' : 'error';
-    warn(ctx, spec.name, `cannot restore task "${spec.name}" from the cache: ${restored.error.message}; running it`);
-    return { result: 'miss', reason: why };
-  }
-  await replayOutput(ctx, spec.name, rec);
-  ctx.results.set(spec.name, rec.resultHash);
-  ctx.stateDirty = true;
-  ctx.state.tasks[spec.name] = {
-    key,
-    resultHash: rec.resultHash,
-    outputs: rec.outputs,
-    outputStats: restored.value.stats,
-    durationMs: rec.durationMs,
-    status: 'cached',
-    finishedAt: eventTime(),
-  };
-  const cache: CacheLookup = {
-    result: 'hit',
-    source: 'local',
-    upToDate: restored.value.files === 0,
-    bytesRestored: restored.value.bytes,
-    filesRestored: restored.value.files,
-    savedMs: rec.durationMs,
-  };
-  return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache };
-}
-
-async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): Promise<void> {
-  for (const stream of ['stdout', 'stderr'] as const) {
-    const digest = rec[stream];
-    if (!digest) continue;
-    const blob = await ctx.store.getBuffer(digest);
-    if (!blob.ok) continue; // Logs are a convenience; a missing log never fails a hit.
-    emitLines(ctx, task, stream, blob.value, true);
-  }
-}
-
-function emitCaptured(ctx: RunContext, task: string, result: ProcessResult, replay: boolean): void {
-  emitLines(ctx, task, 'stdout', result.stdout, replay);
-  emitLines(ctx, task, 'stderr', result.stderr, replay);
-}
-
-function emitLines(ctx: RunContext, task: string, stream: 'stdout' | 'stderr', bytes: Buffer, replay: boolean): void {
-  if (bytes.length === 0) return;
-  const text = bytes.toString('utf8');
-  const lines = (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
-  for (const line of lines) {
-    ctx.bus.emit({ type: 'task-output', time: eventTime(), task, stream, line: line.endsWith('\r') ? line.slice(0, -1) : line, replay });
-  }
 }
 
 async function execute(
@@ -387,8 +274,4 @@ function emitFinished(
     cache,
     durationMs: durationMs ?? Math.round(performance.now() - started),
   });
-}
-
-function warn(ctx: RunContext, task: string, message: string): void {
-  ctx.bus.emit({ type: 'warning', time: eventTime(), task, message });
 }

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { isProcessAlive } from '../util/process.js';
 
 /**
  * The workspace lock: one run at a time per workspace (`<workspace>/.reprovm/lock`, a
@@ -72,7 +73,7 @@ export async function lockWorkspace(workspace: string, opts: LockOptions): Promi
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
       const owner = readOwner(ownerPath);
-      if (owner && owner.host === hostname() && !isAlive(owner.pid)) {
+      if (owner && owner.host === hostname() && !isProcessAlive(owner.pid)) {
         rmSync(lockPath, { recursive: true, force: true });
         rmSync(ownerPath, { force: true });
         opts.onStaleBroken?.(owner);
@@ -99,11 +100,3 @@ function readOwner(p: string): LockOwner | undefined {
   return undefined;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -96,6 +96,26 @@ task open {
     assert.match(badCodec.stderr, /Allowed choices are zstd, lz4, none/);
   });
 
+  test('absolute inputs need --allow-absolute-inputs; absolute outputs are never allowed', async () => {
+    const outside = new Rig();
+    try {
+      outside.write({ 'data.txt': 'outside\n' });
+      rig.write({ 'm.txt': `task t {\n  cmd = cat ${outside.path('data.txt')} > copy.txt\n  inputs = ${outside.path('data.txt')}\n  outputs = copy.txt\n}\n` });
+      const refused = await rig.run(['m.txt']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /absolute input path ".*data\.txt" is not allowed \(pass --allow-absolute-inputs/);
+      const allowed = await rig.run(['--allow-absolute-inputs', 'm.txt']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.equal(rig.read('copy.txt'), 'outside\n');
+      rig.write({ 'm.txt': `task t {\n  cmd = true\n  outputs = ${outside.path('x.txt')}\n}\n` });
+      const out = await rig.run(['--allow-absolute-inputs', 'm.txt']);
+      assert.equal(out.code, 2);
+      assert.match(out.stderr, /absolute output path|escapes the workspace|not allowed/);
+    } finally {
+      outside.cleanup();
+    }
+  });
+
   test('--list-tasks, --version', async () => {
     rig.write({ 'manifest.txt': HELLO_MANIFEST.replace('task build {', 'task build {\n  description = compile it'), 'hello.c': HELLO_C });
     const list = await rig.run(['--list-tasks', 'manifest.txt']);

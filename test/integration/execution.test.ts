@@ -193,6 +193,25 @@ task independent {
     assert.equal(statuses(again.stdout).slow, 'executed');
   });
 
+  test('a second Ctrl-C kills at once, even a task that ignores SIGTERM', async () => {
+    // The ignored SIGTERM is inherited by `sleep`, so only SIGKILL can stop this task.
+    rig.write({ 'm.txt': "task stubborn {\n  cmd = trap '' TERM; echo $$ > task.pid; touch started; sleep 30\n}\n" });
+    const child = rig.spawn(['--kill-grace', '60s', 'm.txt']);
+    const done = collect(child);
+    await waitFor(() => rig.exists('started'));
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    let seenFirst = '';
+    child.stderr?.on('data', (d: Buffer) => (seenFirst += d.toString()));
+    await waitFor(() => seenFirst.includes('stopping running tasks'), 5000, 'the first interrupt to be handled');
+    child.kill('SIGINT');
+    const r = await done;
+    assert.equal(r.code, 130);
+    assert.ok(Date.now() - t0 < 10_000, 'did not wait for the 60 s grace period');
+    assert.match(r.stderr, /reprovm: killed/);
+    await waitFor(() => !isRunning(Number(rig.read('task.pid'))), 5000, 'the task to be gone');
+  });
+
   test('SIGTERM exits 143', async () => {
     rig.write({ 'm.txt': 'task slow {\n  cmd = touch started; sleep 30\n}\n' });
     const child = rig.spawn(['m.txt']);

@@ -1,0 +1,73 @@
+import type { ActionRecord } from '../cas/action-cache.js';
+import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
+import { eventTime, type CacheLookup, type MissReason } from '../events/events.js';
+import type { ResultHash, TaskKey } from '../hash/digest.js';
+import type { TaskSpec } from '../manifest/types.js';
+import { emitLines, warn, type RunContext } from './run-context.js';
+
+/**
+ * The cache side of a task: up to date (outputs exactly as the last run left them for this
+ * key), restored from an action record, or a miss with its reason.
+ */
+export type Lookup =
+  | { result: 'hit'; resultHash: ResultHash; savedMs: number; cache: CacheLookup }
+  | { result: 'miss'; reason: MissReason };
+
+export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: TaskKey): Promise<Lookup> {
+  const prev = ctx.state.tasks[spec.name];
+  if (prev && prev.key === key && outputsUpToDate(ctx.workspace, prev.outputs, prev.outputStats)) {
+    ctx.results.set(spec.name, prev.resultHash);
+    const cache: CacheLookup = { result: 'hit', source: 'local', upToDate: true, bytesRestored: 0, filesRestored: 0, savedMs: prev.durationMs };
+    return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache };
+  }
+  let found;
+  try {
+    found = await ctx.actions.get(key);
+  } catch (error) {
+    warn(ctx, spec.name, `cannot read the cache record of task "${spec.name}": ${String(error)}; running it`);
+    return { result: 'miss', reason: 'error' };
+  }
+  if (found.kind === 'miss') return { result: 'miss', reason: 'no-record' };
+  if (found.kind === 'corrupt') {
+    warn(ctx, spec.name, `the cache record of task "${spec.name}" was corrupt (${found.message}); it was quarantined and the task runs again`);
+    return { result: 'miss', reason: 'corrupt' };
+  }
+  const rec = found.record;
+  const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
+  if (!restored.ok) {
+    const why = restored.error.kind === 'corrupt' ? 'corrupt' : 'error';
+    warn(ctx, spec.name, `cannot restore task "${spec.name}" from the cache: ${restored.error.message}; running it`);
+    return { result: 'miss', reason: why };
+  }
+  await replayOutput(ctx, spec.name, rec);
+  ctx.results.set(spec.name, rec.resultHash);
+  ctx.stateDirty = true;
+  ctx.state.tasks[spec.name] = {
+    key,
+    resultHash: rec.resultHash,
+    outputs: rec.outputs,
+    outputStats: restored.value.stats,
+    durationMs: rec.durationMs,
+    status: 'cached',
+    finishedAt: eventTime(),
+  };
+  const cache: CacheLookup = {
+    result: 'hit',
+    source: 'local',
+    upToDate: restored.value.files === 0,
+    bytesRestored: restored.value.bytes,
+    filesRestored: restored.value.files,
+    savedMs: rec.durationMs,
+  };
+  return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache };
+}
+
+async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): Promise<void> {
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const digest = rec[stream];
+    if (!digest) continue;
+    const blob = await ctx.store.getBuffer(digest);
+    if (!blob.ok) continue; // Logs are a convenience; a missing log never fails a hit.
+    emitLines(ctx, task, stream, blob.value, true);
+  }
+}

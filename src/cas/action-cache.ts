@@ -7,12 +7,14 @@
  * sorted recursively, no whitespace) of the record without `checksum`. `version` is the
  * record format version; a reader that does not know it treats the record as corrupt.
  *
- * Durability: written with writeFileAtomic (temp + fsync + rename), after every object the
- * record names is already in the object store, so a record never points at nothing.
+ * Durability: written atomically (temp + rename; with `fsync: true` the temp is fsynced first,
+ * otherwise the caller flushes the whole batch once), after every object the record names is
+ * already in the object store, so a record never points at nothing.
  *
  * Readers check the JSON, the checksum and the full shape (hex digests, relative paths without
  * `..`, key equal to the file name). Anything off is reported as `corrupt` and the file is
- * moved to quarantine; callers treat that as a miss plus one warning.
+ * moved to quarantine; callers treat that as a miss plus one warning. Read-only callers
+ * (`explain`, the dry run) get the same verdict without the move.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -147,8 +149,12 @@ export class ActionCache {
     return join(this.#dir, `${key}.json`);
   }
 
-  /** Look up the record for `key`: hit, miss, or corrupt (then it is quarantined). */
-  async get(key: TaskKey): Promise<ActionLookup> {
+  /**
+   * Look up the record for `key`: hit, miss, or corrupt (then it is quarantined, unless
+   * `quarantine: false`, which read-only callers such as `explain` and the dry run pass).
+   */
+  async get(key: TaskKey, opts: { readonly quarantine?: boolean } = {}): Promise<ActionLookup> {
+    const quarantine = opts.quarantine ?? true;
     let text: string;
     try {
       text = readFileSync(this.#path(key), 'utf8'); // small file: a thread-pool hop costs more than the read
@@ -160,13 +166,13 @@ export class ActionCache {
     try {
       parsed = JSON.parse(text);
     } catch {
-      return this.#corrupt(key, 'not valid JSON');
+      return this.#corrupt(key, 'not valid JSON', quarantine);
     }
-    if (!isPlainObject(parsed)) return this.#corrupt(key, 'not a JSON object');
+    if (!isPlainObject(parsed)) return this.#corrupt(key, 'not a JSON object', quarantine);
     const { checksum, ...record } = parsed;
-    if (checksum !== checksumOf(record)) return this.#corrupt(key, 'checksum mismatch');
+    if (checksum !== checksumOf(record)) return this.#corrupt(key, 'checksum mismatch', quarantine);
     const problem = recordProblem(record, key);
-    if (problem !== undefined) return this.#corrupt(key, problem);
+    if (problem !== undefined) return this.#corrupt(key, problem, quarantine);
     return { kind: 'hit', record: record as unknown as ActionRecord };
   }
 
@@ -201,7 +207,8 @@ export class ActionCache {
     }
   }
 
-  async #corrupt(key: TaskKey, why: string): Promise<ActionLookup> {
+  async #corrupt(key: TaskKey, why: string, quarantine: boolean): Promise<ActionLookup> {
+    if (!quarantine) return { kind: 'corrupt', message: `action record ${key} is corrupt (${why})` };
     const dest = join(this.#quarantine, `${key}.json.${Date.now()}-${randomBytes(4).toString('hex')}`);
     const moved = await mkdir(this.#quarantine, { recursive: true })
       .then(() => rename(this.#path(key), dest))

@@ -27,7 +27,8 @@ export class UsageError extends Error {
 export async function loadManifest(
   file: string,
   targets: readonly string[],
-  opts: { color: boolean; allowAbsoluteInputs: boolean },
+  /** `readOnly`: do not save the parsed graph to `.reprovm/graph.json` (`explain` writes nothing). */
+  opts: { color: boolean; allowAbsoluteInputs: boolean; readOnly?: boolean },
 ): Promise<LoadedManifest> {
   let text: string;
   try {
@@ -64,7 +65,7 @@ export async function loadManifest(
   }
   if (diagnostics.length > 0) {
     process.stderr.write(`${renderDiagnostics(diagnostics, new Map([[file, text]]), { color: opts.color })}\n`);
-  } else {
+  } else if (opts.readOnly !== true) {
     await saveCachedGraph(workspace, digest, parsed.manifest, built.graph).catch(() => undefined);
   }
   return { manifest: parsed.manifest, graph: built.graph, selected };

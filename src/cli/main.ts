@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import { explainCommandLine, type ExplainOptions } from './commands/explain.js';
+import { GRAPH_FORMATS, graphCommandLine, type GraphOptions } from './commands/graph.js';
 import { runCommandLine, type RunOptions } from './commands/run.js';
 import { UsageError } from './load-manifest.js';
 import { duration, nonNegativeInt, oneOf, positiveInt, rate } from './parse-option.js';
@@ -13,6 +15,7 @@ function withRunOptions(cmd: Command): Command {
     .option('-j, --jobs <n>', 'commands running at once (default: number of CPUs)', positiveInt)
     .option('-f, --force', 'run every task even if cached (results are still stored)')
     .option('-n, --dry-run', 'print what would run, be restored or is up to date, and why; run nothing')
+    .option('--explain', 'say beside every task that executes why it missed the cache (e.g. "input a.c changed")')
     .option('-k, --keep-going', 'after a failure, keep running everything not downstream of it')
     .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
     .addOption(new Option('--compress <codec>', 'compression of new cache objects').choices(['zstd', 'lz4', 'none']).default('zstd'))
@@ -39,7 +42,10 @@ function withRunOptions(cmd: Command): Command {
         .default('prefixed'),
     )
     .option('--no-wait', 'fail at once if another run holds the workspace lock')
-    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)');
+    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
+    .addOption(new Option('--summary <file>', 'write a JSON run summary (schemas/run-summary.schema.json) when the run ends').conflicts('dryRun'))
+    .addOption(new Option('--junit <file>', 'write a JUnit XML report (one test case per task) when the run ends').conflicts('dryRun'))
+    .addOption(new Option('--profile <file>', 'write a Chrome trace of the run (chrome://tracing, Perfetto)').conflicts('dryRun'));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -56,6 +62,29 @@ async function main(argv: string[]): Promise<number> {
   };
   withRunOptions(program).action(action);
   withRunOptions(program.command('run').description('run a manifest (the same as the default command)')).action(action);
+  program
+    .command('explain')
+    .description('say for each task whether it would run, be restored or is up to date, and exactly why; runs and writes nothing')
+    .argument('<manifest>', 'manifest file; its directory is the workspace')
+    .argument('[tasks...]', 'tasks to explain (default: all)')
+    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
+    .option('--json', 'one JSON object per task: {task, action, key, reasons}')
+    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
+    .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)')
+    .action(async (manifest: string, tasks: string[], opts: ExplainOptions) => {
+      exitCode = await explainCommandLine(manifest, tasks, opts, io);
+    });
+  program
+    .command('graph')
+    .description('print the task graph with the last run\'s statuses, inferred edges marked')
+    .argument('<manifest>', 'manifest file; its directory is the workspace')
+    .argument('[targets...]', 'tasks to show (with their dependencies); default: all')
+    .addOption(new Option('--format <format>', 'output format').choices(GRAPH_FORMATS).default('ascii'))
+    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
+    .option('--no-color', 'no ANSI colours in the ascii tree (NO_COLOR is honoured too)')
+    .action(async (manifest: string, targets: string[], opts: GraphOptions) => {
+      exitCode = await graphCommandLine(manifest, targets, opts, io);
+    });
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -28,7 +28,14 @@ export class EventBus {
     }
   }
 
+  /** Lets every reporter finish (flush, write its file); one that fails is reported once and the rest still close. */
   async close(): Promise<void> {
-    for (const reporter of this.#reporters) await reporter.close?.();
+    for (const reporter of this.#reporters) {
+      try {
+        await reporter.close?.();
+      } catch (error) {
+        process.stderr.write(`reprovm: warning: a reporter failed to finish: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    }
   }
 }

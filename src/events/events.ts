@@ -46,6 +46,15 @@ export interface TaskFailure {
   readonly signal?: string;
 }
 
+/** One output of a finished task: a file (with its SHA-256), a directory or a symlink. */
+export interface TaskOutputRef {
+  /** Workspace-relative, POSIX separators. */
+  readonly path: string;
+  readonly kind: 'file' | 'dir' | 'symlink';
+  /** SHA-256 of the content; files only. */
+  readonly digest?: string;
+}
+
 export interface RunSummary {
   readonly total: number;
   readonly executed: number;
@@ -59,7 +68,16 @@ export interface RunSummary {
 
 export type RunEvent =
   | { readonly type: 'run-started'; readonly time: string; readonly runId: string; readonly workspace: string; readonly tasks: readonly string[]; readonly jobs: number; readonly dryRun: boolean }
-  | { readonly type: 'task-started'; readonly time: string; readonly task: string; readonly key: string; readonly attempt: number; readonly reason?: MissReason }
+  | {
+      readonly type: 'task-started';
+      readonly time: string;
+      readonly task: string;
+      readonly key: string;
+      readonly attempt: number;
+      readonly reason?: MissReason;
+      /** With `run --explain`: why it runs in one line, e.g. `input hello.c changed, +1 more`. */
+      readonly explain?: string;
+    }
   | { readonly type: 'task-output'; readonly time: string; readonly task: string; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly replay: boolean }
   | { readonly type: 'task-retry'; readonly time: string; readonly task: string; readonly attempt: number; readonly delayMs: number; readonly failure: TaskFailure }
   | {
@@ -74,9 +92,23 @@ export type RunEvent =
       readonly failure?: TaskFailure;
       /** For skipped tasks: the failed dependency that caused the skip. */
       readonly skippedBecause?: string;
+      /**
+       * For executed and cached tasks: every output entry as it is now in the workspace (a
+       * declared directory and everything below it, in order), with the content digest of files.
+       */
+      readonly outputs?: readonly TaskOutputRef[];
     }
   /** Dry run (-n): what a real run would do with this task, and why. */
-  | { readonly type: 'task-planned'; readonly time: string; readonly task: string; readonly action: 'run' | 'restore' | 'up-to-date'; readonly key?: string; readonly reason: string }
+  | {
+      readonly type: 'task-planned';
+      readonly time: string;
+      readonly task: string;
+      readonly action: 'run' | 'restore' | 'up-to-date';
+      readonly key?: string;
+      readonly reason: string;
+      /** The explain reasons in detail (`input a.c changed (digest …)`); may repeat `reason`. */
+      readonly reasons?: readonly string[];
+    }
   | { readonly type: 'warning'; readonly time: string; readonly message: string; readonly task?: string }
   | { readonly type: 'run-finished'; readonly time: string; readonly runId: string; readonly exitCode: number; readonly summary: RunSummary };
 

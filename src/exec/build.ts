@@ -14,6 +14,7 @@ import type { ProcessGroups } from './process-runner.js';
 import { PrioritySlots } from './priority-slots.js';
 import { runGraph } from './scheduler.js';
 import { createCaptureDir } from './capture-dir.js';
+import { PreviousRecords } from './explain-task.js';
 import { passThroughEnvironment } from './task-env.js';
 import type { RunContext } from './run-context.js';
 import { runTask } from './task-runner.js';
@@ -46,6 +47,8 @@ export interface BuildRequest {
   readonly bus: EventBus;
   /** Whether a reporter shows task output while it runs (false with -q). */
   readonly liveOutput: boolean;
+  /** `--explain`: every task that executes says why in its `task-started` event. */
+  readonly explain?: boolean;
 }
 
 export type FsyncMode = 'always' | 'batch' | 'off';
@@ -69,11 +72,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   const store = new ObjectStore(req.cacheDir, { ...req.compression, fsync: req.fsync === 'always' });
   const capture = createCaptureDir(req.workspace);
   await store.init();
+  const actions = new ActionCache(req.cacheDir, { fsync: req.fsync === 'always' });
   const ctx: RunContext = {
     workspace: req.workspace,
     graph: req.graph,
     store,
-    actions: new ActionCache(req.cacheDir, { fsync: req.fsync === 'always' }),
+    actions,
     hasher: new FileHasher(memo),
     state,
     bus: req.bus,
@@ -93,6 +97,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     liveOutput: req.liveOutput,
     captureDir: capture.dir,
     baseEnv: passThroughEnvironment(req.env),
+    ...(req.explain ? { explain: new PreviousRecords(actions, (task) => state.tasks[task]?.key) } : {}),
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   const countReporter = {

@@ -1,8 +1,9 @@
 import type { ActionRecord } from '../cas/action-cache.js';
 import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
-import { eventTime, type CacheLookup, type MissReason } from '../events/events.js';
+import { eventTime, type CacheLookup, type MissReason, type TaskOutputRef } from '../events/events.js';
 import type { ResultHash, TaskKey } from '../hash/digest.js';
 import type { TaskSpec } from '../manifest/types.js';
+import { outputRefs } from './output-refs.js';
 import { emitLines, warn, type RunContext } from './run-context.js';
 
 /**
@@ -10,7 +11,7 @@ import { emitLines, warn, type RunContext } from './run-context.js';
  * key), restored from an action record, or a miss with its reason.
  */
 export type Lookup =
-  | { result: 'hit'; resultHash: ResultHash; savedMs: number; cache: CacheLookup }
+  | { result: 'hit'; resultHash: ResultHash; savedMs: number; cache: CacheLookup; outputs: readonly TaskOutputRef[] }
   | { result: 'miss'; reason: MissReason };
 
 export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: TaskKey): Promise<Lookup> {
@@ -18,7 +19,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   if (prev && prev.key === key && outputsUpToDate(ctx.workspace, prev.outputs, prev.outputStats)) {
     ctx.results.set(spec.name, prev.resultHash);
     const cache: CacheLookup = { result: 'hit', source: 'local', upToDate: true, bytesRestored: 0, filesRestored: 0, savedMs: prev.durationMs };
-    return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache };
+    return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache, outputs: outputRefs(prev.outputs) };
   }
   let found;
   try {
@@ -59,7 +60,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
     filesRestored: restored.value.files,
     savedMs: rec.durationMs,
   };
-  return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache };
+  return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache, outputs: outputRefs(rec.outputs) };
 }
 
 async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): Promise<void> {

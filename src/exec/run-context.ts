@@ -6,6 +6,7 @@ import type { TaskGraph } from '../graph/types.js';
 import type { ResultHash } from '../hash/digest.js';
 import type { FileHasher } from '../hash/file-hasher.js';
 import type { WorkspaceStateData } from '../state/workspace-state.js';
+import type { PreviousRecords } from './explain-task.js';
 import type { ProcessGroups, ProcessResult } from './process-runner.js';
 import type { PrioritySlots } from './priority-slots.js';
 import type { TokenBucket } from './token-bucket.js';
@@ -43,6 +44,8 @@ export interface RunContext {
   readonly baseEnv: Readonly<Record<string, string>>;
   /** Set when `state` changed: a no-op run then does not rewrite the state file. */
   stateDirty: boolean;
+  /** With `run --explain`: where a task that misses the cache finds its previous key record. */
+  readonly explain?: PreviousRecords;
 }
 
 /** Task output as `task-output` events, one per line (captured after the fact, or replayed from the cache). */

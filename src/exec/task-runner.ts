@@ -2,13 +2,15 @@ import { rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { collectOutputs } from '../cache/collect-outputs.js';
 import { WorkspaceWriter } from '../cache/workspace-paths.js';
-import { eventTime, type CacheLookup, type MissReason, type TaskFailure } from '../events/events.js';
+import { eventTime, type CacheLookup, type MissReason, type TaskFailure, type TaskOutputRef } from '../events/events.js';
 import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
 import { expandInputs } from '../hash/expand-inputs.js';
 import { computeResultHash, computeTaskKey, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { lookupAndRestore } from './cache-lookup.js';
+import { explainMiss } from './explain-task.js';
+import { outputRefs } from './output-refs.js';
 import { runCommand, type ProcessResult } from './process-runner.js';
 import { emitCaptured, warn, type RunContext } from './run-context.js';
 import type { NodeOutcome } from './scheduler.js';
@@ -85,12 +87,13 @@ export async function runTask(ctx: RunContext, name: string, stop: AbortSignal):
     const lookup = await lookupAndRestore(ctx, spec, key);
     if (lookup.result === 'hit') {
       ctx.savedMs += lookup.savedMs;
-      emitFinished(ctx, name, 'cached', key, lookup.resultHash, lookup.cache, started);
+      emitFinished(ctx, name, 'cached', key, lookup.resultHash, lookup.cache, lookup.outputs, started);
       return 'ok';
     }
     reason = lookup.reason;
   }
-  return execute(ctx, spec, key, record, reason, stop, started);
+  const explain = await explainMiss(ctx.explain, name, record, reason);
+  return execute(ctx, spec, key, record, reason, stop, started, explain);
 }
 
 async function execute(
@@ -101,6 +104,7 @@ async function execute(
   reason: MissReason,
   stop: AbortSignal,
   started: number,
+  explain: string | undefined,
 ): Promise<NodeOutcome> {
   const release = await ctx.slots.acquire(ctx.priority.get(spec.name) ?? 0, stop);
   if (!release) return 'cancelled';
@@ -114,7 +118,7 @@ async function execute(
     const timeoutMs = spec.timeoutMs ?? ctx.defaultTimeoutMs;
     let result: ProcessResult;
     for (let attempt = 1; ; attempt++) {
-      ctx.bus.emit({ type: 'task-started', time: eventTime(), task: spec.name, key, attempt, reason });
+      ctx.bus.emit({ type: 'task-started', time: eventTime(), task: spec.name, key, attempt, reason, ...(explain ? { explain } : {}) });
       result = await runCommand(
         {
           cmd: spec.cmd.value,
@@ -132,11 +136,12 @@ async function execute(
       );
       if (!ctx.liveOutput) emitCaptured(ctx, spec.name, result, false);
       if (result.interrupted) {
-        return finishFailed(ctx, spec.name, key, { reason: 'interrupted', message: `task "${spec.name}" was interrupted` }, started);
+        const stopped: TaskFailure = { reason: 'interrupted', message: `task "${spec.name}" was interrupted` };
+        return finishFailed(ctx, spec.name, key, stopped, started, Math.round(result.durationMs));
       }
       const failure = describeFailure(spec.name, result, timeoutMs);
       if (!failure) break;
-      if (attempt > spec.retries || ctx.interrupt.aborted) return finishFailed(ctx, spec.name, key, failure, started);
+      if (attempt > spec.retries || ctx.interrupt.aborted) return finishFailed(ctx, spec.name, key, failure, started, Math.round(result.durationMs));
       const delayMs = Math.min(30_000, ctx.retryBaseMs * 2 ** (attempt - 1));
       ctx.bus.emit({ type: 'task-retry', time: eventTime(), task: spec.name, attempt, delayMs, failure });
       await realClock.sleep(delayMs, ctx.interrupt);
@@ -159,7 +164,7 @@ async function store(
   started: number,
 ): Promise<NodeOutcome> {
   const collected = await collectOutputs(ctx.workspace, spec.name, spec.outputs.map((o) => o.value), ctx.store);
-  if (!collected.ok) return finishFailed(ctx, spec.name, key, collected.error, started);
+  if (!collected.ok) return finishFailed(ctx, spec.name, key, collected.error, started, Math.round(result.durationMs));
   const { entries, stats } = collected.value;
   const resultHash = computeResultHash(entries);
   const durationMs = Math.round(result.durationMs);
@@ -196,7 +201,7 @@ async function store(
   } else {
     delete ctx.state.tasks[spec.name];
   }
-  emitFinished(ctx, spec.name, 'executed', key, resultHash, { result: 'miss', reason }, started, durationMs);
+  emitFinished(ctx, spec.name, 'executed', key, resultHash, { result: 'miss', reason }, outputRefs(entries), started, durationMs);
   return 'ok';
 }
 
@@ -237,7 +242,19 @@ function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-function finishFailed(ctx: RunContext, task: string, key: TaskKey | undefined, failure: TaskFailure, started: number): NodeOutcome {
+/**
+ * Reports a failed task. `durationMs`, once the command ran, is its last attempt's run time (as
+ * for executed tasks), so a wait for a `-j` slot never counts as the task's duration; a task
+ * that failed before running reports the time spent on it since it became ready.
+ */
+function finishFailed(
+  ctx: RunContext,
+  task: string,
+  key: TaskKey | undefined,
+  failure: TaskFailure,
+  started: number,
+  durationMs?: number,
+): NodeOutcome {
   if (ctx.state.tasks[task]) {
     delete ctx.state.tasks[task];
     ctx.stateDirty = true;
@@ -248,7 +265,7 @@ function finishFailed(ctx: RunContext, task: string, key: TaskKey | undefined, f
     task,
     status: 'failed',
     ...(key ? { key } : {}),
-    durationMs: Math.round(performance.now() - started),
+    durationMs: durationMs ?? Math.round(performance.now() - started),
     failure,
   });
   return 'failed';
@@ -261,6 +278,7 @@ function emitFinished(
   key: TaskKey,
   resultHash: ResultHash,
   cache: CacheLookup,
+  outputs: readonly TaskOutputRef[],
   started: number,
   durationMs?: number,
 ): void {
@@ -273,5 +291,6 @@ function emitFinished(
     resultHash,
     cache,
     durationMs: durationMs ?? Math.round(performance.now() - started),
+    outputs,
   });
 }

@@ -3,7 +3,8 @@ import type { TaskGraph } from './types.js';
 /** A task's state as the tree shows it. */
 export type TaskStatusSymbol = 'pending' | 'running' | 'cached' | 'done' | 'failed' | 'skipped';
 
-const SYMBOL: Readonly<Record<TaskStatusSymbol, string>> = {
+/** The box each status is drawn with, shared by every graph format. */
+export const STATUS_BOX: Readonly<Record<TaskStatusSymbol, string>> = {
   pending: '[ ]',
   running: '[~]',
   cached: '[*]',
@@ -55,7 +56,7 @@ export function renderAscii(
   const dim = (text: string): string => (opts.color ? `${DIM}${text}${RESET}` : text);
   const symbol = (name: string): string => {
     const s = status(name);
-    return opts.color && COLOR[s] !== '' ? `${COLOR[s]}${SYMBOL[s]}${RESET}` : SYMBOL[s];
+    return opts.color && COLOR[s] !== '' ? `${COLOR[s]}${STATUS_BOX[s]}${RESET}` : STATUS_BOX[s];
   };
 
   const lines: string[] = [];

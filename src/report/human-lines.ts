@@ -49,7 +49,9 @@ export class HumanLines {
         break;
       case 'task-started':
         if (!this.#o.quiet) {
-          const why = this.#o.verbose && e.reason ? ` (${e.reason}, key ${e.key.slice(0, 12)})` : '';
+          const notes = [e.explain, this.#o.verbose && e.reason ? `${e.reason}, key ${e.key.slice(0, 12)}` : undefined];
+          const shown = notes.filter((n): n is string => n !== undefined && n !== '');
+          const why = shown.length > 0 ? ` (${shown.join('; ')})` : '';
           const attempt = e.attempt > 1 ? ` (attempt ${e.attempt})` : '';
           this.#sink.out(`${this.#tag(e.task)} started${attempt}${why}`);
         }
@@ -66,6 +68,8 @@ export class HumanLines {
       case 'task-planned': {
         const verb = e.action === 'run' ? s.yellow('would run') : e.action === 'restore' ? s.cyan('would restore') : s.green('up to date');
         this.#sink.out(`${this.#tag(e.task)} ${verb}: ${e.reason}`);
+        // The details, indented; a reason that only repeats the headline is not printed twice.
+        for (const r of e.reasons ?? []) if (r !== e.reason) for (const line of r.split('\n')) this.#sink.out(`  ${line}`);
         break;
       }
       case 'warning':

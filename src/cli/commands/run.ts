@@ -10,10 +10,14 @@ import { renderAscii, type TaskStatusSymbol } from '../../graph/render.js';
 import { LockBusyError, lockWorkspace } from '../../ops/lock.js';
 import type { OutputMode } from '../../report/human-lines.js';
 import { JsonReporter } from '../../report/json-reporter.js';
+import { JunitReporter } from '../../report/junit-reporter.js';
 import { PlainReporter } from '../../report/plain-reporter.js';
+import { ProfileReporter } from '../../report/profile-reporter.js';
+import { RunSummaryReporter } from '../../report/run-summary-reporter.js';
 import { makeStyle } from '../../report/style.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
 import { loadManifest } from '../load-manifest.js';
+import { VERSION } from '../version.js';
 
 /** Options of the default command (`reprovm [options] <manifest> [targets...]`) as commander parses them. */
 export interface RunOptions {
@@ -39,6 +43,11 @@ export interface RunOptions {
   outputMode: OutputMode;
   wait: boolean;
   allowAbsoluteInputs?: boolean;
+  /** Report files written when the run ends (not with --dry-run). */
+  summary?: string;
+  junit?: string;
+  profile?: string;
+  explain?: boolean;
 }
 
 export interface CliIo {
@@ -88,6 +97,9 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     reporter = new TtyReporter(human, io.stdout);
   } else reporter = new PlainReporter(human, io.stdout, io.stderr);
   bus.subscribe(reporter);
+  if (opts.summary !== undefined) bus.subscribe(new RunSummaryReporter(path.resolve(opts.summary), { version: VERSION }));
+  if (opts.junit !== undefined) bus.subscribe(new JunitReporter(path.resolve(opts.junit)));
+  if (opts.profile !== undefined) bus.subscribe(new ProfileReporter(path.resolve(opts.profile)));
   if (opts.verbose && !opts.json) {
     for (const e of graph.edges) {
       if (e.kind === 'inferred') io.stderr.write(style.dim(`reprovm: "${e.from}" depends on "${e.to}" (inferred: it reads "${e.via}")\n`));
@@ -156,6 +168,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
       groups,
       bus,
       liveOutput: opts.json === true || opts.quiet !== true,
+      explain: opts.explain === true,
     });
     const exitCode = interruptSignal ? signalExitCode(interruptSignal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
     bus.emit({ type: 'run-finished', time: eventTime(), runId: outcome.runId, exitCode, summary: outcome.summary });

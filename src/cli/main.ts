@@ -3,8 +3,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { explainCommandLine, type ExplainOptions } from './commands/explain.js';
 import { GRAPH_FORMATS, graphCommandLine, type GraphOptions } from './commands/graph.js';
 import { runCommandLine, type RunOptions } from './commands/run.js';
+import { verifyReproCommandLine, type VerifyReproOptions } from './commands/verify-repro.js';
 import { UsageError } from './load-manifest.js';
-import { duration, nonNegativeInt, oneOf, positiveInt, rate } from './parse-option.js';
+import { duration, fraction, nonNegativeInt, oneOf, positiveInt, rate } from './parse-option.js';
 import { VERSION } from './version.js';
 
 /** Adds the options of a build run to the default command and to `run`. */
@@ -16,6 +17,10 @@ function withRunOptions(cmd: Command): Command {
     .option('-f, --force', 'run every task even if cached (results are still stored)')
     .option('-n, --dry-run', 'print what would run, be restored or is up to date, and why; run nothing')
     .option('--explain', 'say beside every task that executes why it missed the cache (e.g. "input a.c changed")')
+    .addOption(
+      new Option('--strict <mode>', 'hermeticity check: report (warn) or fail (error) tasks that write undeclared paths; bare --strict = warn')
+        .choices(['warn', 'error']),
+    )
     .option('-k, --keep-going', 'after a failure, keep running everything not downstream of it')
     .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
     .addOption(new Option('--compress <codec>', 'compression of new cache objects').choices(['zstd', 'lz4', 'none']).default('zstd'))
@@ -45,7 +50,21 @@ function withRunOptions(cmd: Command): Command {
     .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
     .addOption(new Option('--summary <file>', 'write a JSON run summary (schemas/run-summary.schema.json) when the run ends').conflicts('dryRun'))
     .addOption(new Option('--junit <file>', 'write a JUnit XML report (one test case per task) when the run ends').conflicts('dryRun'))
-    .addOption(new Option('--profile <file>', 'write a Chrome trace of the run (chrome://tracing, Perfetto)').conflicts('dryRun'));
+    .addOption(new Option('--profile <file>', 'write a Chrome trace of the run (chrome://tracing, Perfetto)').conflicts('dryRun'))
+    .addOption(
+      new Option('--check-repro <rate>', 'after a successful run, re-execute this fraction (0-1] of the cache hits and warn (exit 1) if one does not reproduce')
+        .argParser(fraction)
+        .conflicts('dryRun'),
+    );
+}
+
+/**
+ * A bare `--strict` means `--strict=warn`. An optional option value would swallow the next word
+ * (`--strict manifest.txt`), so the bare flag is rewritten before commander parses.
+ */
+function bareStrictIsWarn(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => (a === '--strict' && (end < 0 || i < end) ? '--strict=warn' : a));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -75,6 +94,20 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await explainCommandLine(manifest, tasks, opts, io);
     });
   program
+    .command('verify-repro')
+    .description('execute cached tasks again in scratch directories and check that they reproduce their cached outputs')
+    .argument('<manifest>', 'manifest file; its directory is the workspace')
+    .argument('[tasks...]', 'tasks to check (default: all cached tasks)')
+    .option('--runs <n>', 'executions per task (to catch flaky nondeterminism)', positiveInt, 1)
+    .option('-j, --jobs <n>', 'tasks checked at once (default: number of CPUs)', positiveInt)
+    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
+    .option('--json', 'one JSON object per task: {task, status, differences, ...}')
+    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
+    .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)')
+    .action(async (manifest: string, tasks: string[], opts: VerifyReproOptions) => {
+      exitCode = await verifyReproCommandLine(manifest, tasks, opts, io);
+    });
+  program
     .command('graph')
     .description('print the task graph with the last run\'s statuses, inferred edges marked')
     .argument('<manifest>', 'manifest file; its directory is the workspace')
@@ -86,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await graphCommandLine(manifest, targets, opts, io);
     });
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(bareStrictIsWarn(argv));
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof UsageError) {

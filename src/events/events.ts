@@ -37,7 +37,15 @@ export type TaskFailureReason =
   | 'output-missing'
   | 'output-invalid'
   | 'cache-write'
-  | 'interrupted';
+  | 'interrupted'
+  | 'hermeticity'; // run --strict=error: the task wrote or deleted undeclared paths, or modifies its input
+
+/** A `run --strict` finding, carried by its `warning` event. */
+export interface HermeticityFinding {
+  readonly kind: 'undeclared-write' | 'undeclared-delete' | 'output-is-input';
+  /** Workspace-relative path that was written, deleted, or is both output and input. */
+  readonly path: string;
+}
 
 export interface TaskFailure {
   readonly reason: TaskFailureReason;
@@ -109,7 +117,14 @@ export type RunEvent =
       /** The explain reasons in detail (`input a.c changed (digest …)`); may repeat `reason`. */
       readonly reasons?: readonly string[];
     }
-  | { readonly type: 'warning'; readonly time: string; readonly message: string; readonly task?: string }
+  | {
+      readonly type: 'warning';
+      readonly time: string;
+      readonly message: string;
+      readonly task?: string;
+      /** With `run --strict`: what the task did to which path. */
+      readonly hermeticity?: HermeticityFinding;
+    }
   | { readonly type: 'run-finished'; readonly time: string; readonly runId: string; readonly exitCode: number; readonly summary: RunSummary };
 
 export type RunEventType = RunEvent['type'];

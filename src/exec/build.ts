@@ -15,6 +15,7 @@ import { PrioritySlots } from './priority-slots.js';
 import { runGraph } from './scheduler.js';
 import { createCaptureDir } from './capture-dir.js';
 import { PreviousRecords } from './explain-task.js';
+import { HermeticityMonitor, ignoredPaths, type StrictMode } from './hermeticity.js';
 import { passThroughEnvironment } from './task-env.js';
 import type { RunContext } from './run-context.js';
 import { runTask } from './task-runner.js';
@@ -49,6 +50,8 @@ export interface BuildRequest {
   readonly liveOutput: boolean;
   /** `--explain`: every task that executes says why in its `task-started` event. */
   readonly explain?: boolean;
+  /** `--strict`: report (warn) or fail (error) tasks that write undeclared paths or modify their inputs. */
+  readonly strict?: StrictMode;
 }
 
 export type FsyncMode = 'always' | 'batch' | 'off';
@@ -58,6 +61,14 @@ export interface BuildOutcome {
   readonly summary: RunSummary;
   /** 0 ok, 1 a task failed; interruption is decided by the caller, who knows the signal. */
   readonly failed: boolean;
+}
+
+/** The `--strict` monitor: it never walks declared outputs (of any task) nor an in-workspace cache dir. */
+function strictMonitor(req: BuildRequest, mode: StrictMode): HermeticityMonitor {
+  const byTask = new Map([...req.graph.nodes].map(([name, node]) => [name, node.spec.outputs.map((o) => o.value)] as const));
+  const outputsOf = (task: string): readonly string[] => byTask.get(task) ?? [];
+  const outputs = [...byTask.values()].flat();
+  return new HermeticityMonitor({ workspace: req.workspace, mode, ignored: ignoredPaths(req.workspace, outputs, req.cacheDir), outputsOf, bus: req.bus });
 }
 
 /** How many tasks may be checking their cache or restoring at once; commands are limited by -j separately. */
@@ -98,6 +109,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     captureDir: capture.dir,
     baseEnv: passThroughEnvironment(req.env),
     ...(req.explain ? { explain: new PreviousRecords(actions, (task) => state.tasks[task]?.key) } : {}),
+    ...(req.strict ? { hermeticity: strictMonitor(req, req.strict) } : {}),
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   const countReporter = {

@@ -7,6 +7,7 @@ import type { ResultHash } from '../hash/digest.js';
 import type { FileHasher } from '../hash/file-hasher.js';
 import type { WorkspaceStateData } from '../state/workspace-state.js';
 import type { PreviousRecords } from './explain-task.js';
+import type { HermeticityMonitor } from './hermeticity.js';
 import type { ProcessGroups, ProcessResult } from './process-runner.js';
 import type { PrioritySlots } from './priority-slots.js';
 import type { TokenBucket } from './token-bucket.js';
@@ -46,6 +47,8 @@ export interface RunContext {
   stateDirty: boolean;
   /** With `run --explain`: where a task that misses the cache finds its previous key record. */
   readonly explain?: PreviousRecords;
+  /** With `run --strict`: watches the workspace around every command (hermeticity.ts). */
+  readonly hermeticity?: HermeticityMonitor;
 }
 
 /** Task output as `task-output` events, one per line (captured after the fact, or replayed from the cache). */

@@ -10,6 +10,7 @@ import type { TaskSpec } from '../manifest/types.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { lookupAndRestore } from './cache-lookup.js';
 import { explainMiss } from './explain-task.js';
+import type { TaskWindow } from './hermeticity.js';
 import { outputRefs } from './output-refs.js';
 import { runCommand, type ProcessResult } from './process-runner.js';
 import { emitCaptured, warn, type RunContext } from './run-context.js';
@@ -108,6 +109,7 @@ async function execute(
 ): Promise<NodeOutcome> {
   const release = await ctx.slots.acquire(ctx.priority.get(spec.name) ?? 0, stop);
   if (!release) return 'cancelled';
+  let watch: TaskWindow | undefined;
   try {
     await ctx.bucket.acquire(stop);
     if (stop.aborted) return 'cancelled';
@@ -117,6 +119,7 @@ async function execute(
     const env = taskEnvironment(ctx.env, ctx.baseEnv, spec.env.map((e) => e.value), spec.name);
     const timeoutMs = spec.timeoutMs ?? ctx.defaultTimeoutMs;
     let result: ProcessResult;
+    watch = ctx.hermeticity?.begin(spec.name);
     for (let attempt = 1; ; attempt++) {
       ctx.bus.emit({ type: 'task-started', time: eventTime(), task: spec.name, key, attempt, reason, ...(explain ? { explain } : {}) });
       result = await runCommand(
@@ -146,10 +149,13 @@ async function execute(
       ctx.bus.emit({ type: 'task-retry', time: eventTime(), task: spec.name, attempt, delayMs, failure });
       await realClock.sleep(delayMs, ctx.interrupt);
     }
+    const unhermetic = await watch?.finish(record.inputs.map((i) => i.path), spec.inputs.map((i) => i.value));
+    if (unhermetic) return finishFailed(ctx, spec.name, key, unhermetic, started, Math.round(result.durationMs));
     return await store(ctx, spec, key, record, reason, result, started);
   } finally {
     // Hand the slot on only after the scheduler has seen this task's outcome: after a failure
     // (without -k) a waiting task must be cancelled, not given the slot.
+    watch?.close();
     setImmediate(release);
   }
 }

@@ -4,6 +4,8 @@ import type { CodecName } from '../../cas/codec.js';
 import { EventBus, type Reporter } from '../../events/bus.js';
 import { eventTime } from '../../events/events.js';
 import { runBuild, type FsyncMode } from '../../exec/build.js';
+import { checkReproAfterRun, RunKeyCollector } from '../../exec/check-repro.js';
+import type { StrictMode } from '../../exec/hermeticity.js';
 import { planBuild } from '../../exec/plan.js';
 import { ProcessGroups, signalExitCode } from '../../exec/process-runner.js';
 import { renderAscii, type TaskStatusSymbol } from '../../graph/render.js';
@@ -48,6 +50,10 @@ export interface RunOptions {
   junit?: string;
   profile?: string;
   explain?: boolean;
+  /** `--strict[=warn|error]`: the hermeticity check (a bare `--strict` arrives as `warn`). */
+  strict?: StrictMode;
+  /** `--check-repro RATE`: re-execute this fraction of the run's cache hits afterwards. */
+  checkRepro?: number;
 }
 
 export interface CliIo {
@@ -100,6 +106,8 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   if (opts.summary !== undefined) bus.subscribe(new RunSummaryReporter(path.resolve(opts.summary), { version: VERSION }));
   if (opts.junit !== undefined) bus.subscribe(new JunitReporter(path.resolve(opts.junit)));
   if (opts.profile !== undefined) bus.subscribe(new ProfileReporter(path.resolve(opts.profile)));
+  const runKeys = opts.checkRepro !== undefined ? new RunKeyCollector() : undefined;
+  if (runKeys) bus.subscribe(runKeys);
   if (opts.verbose && !opts.json) {
     for (const e of graph.edges) {
       if (e.kind === 'inferred') io.stderr.write(style.dim(`reprovm: "${e.from}" depends on "${e.to}" (inferred: it reads "${e.via}")\n`));
@@ -169,8 +177,31 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
       bus,
       liveOutput: opts.json === true || opts.quiet !== true,
       explain: opts.explain === true,
+      ...(opts.strict ? { strict: opts.strict } : {}),
     });
-    const exitCode = interruptSignal ? signalExitCode(interruptSignal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
+    let exitCode = interruptSignal ? signalExitCode(interruptSignal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
+    if (runKeys && opts.checkRepro !== undefined && exitCode === EXIT_OK) {
+      // A cache hit that does not reproduce is reported as a warning and fails the run.
+      const checked = await checkReproAfterRun({
+        graph,
+        workspace,
+        cacheDir,
+        env: io.env,
+        jobs,
+        rate: opts.checkRepro,
+        collected: runKeys,
+        bus,
+        killGraceMs: opts.killGrace,
+        defaultTimeoutMs: opts.timeout,
+        interrupt: interrupt.signal,
+        groups,
+      });
+      if (interruptSignal) exitCode = signalExitCode(interruptSignal);
+      else if (checked.notReproducible > 0) {
+        exitCode = EXIT_TASK_FAILED;
+        if (!opts.json) io.stderr.write(`reprovm: error: --check-repro: ${checked.notReproducible} of ${checked.checked} re-executed cache hits did not reproduce\n`);
+      }
+    }
     bus.emit({ type: 'run-finished', time: eventTime(), runId: outcome.runId, exitCode, summary: outcome.summary });
     await bus.close();
     return exitCode;

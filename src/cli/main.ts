@@ -5,7 +5,7 @@ import { GRAPH_FORMATS, graphCommandLine, type GraphOptions } from './commands/g
 import { runCommandLine, type RunOptions } from './commands/run.js';
 import { verifyReproCommandLine, type VerifyReproOptions } from './commands/verify-repro.js';
 import { UsageError } from './load-manifest.js';
-import { duration, fraction, nonNegativeInt, oneOf, positiveInt, rate } from './parse-option.js';
+import { duration, fraction, nonNegativeInt, positiveInt, rate } from './parse-option.js';
 import { VERSION } from './version.js';
 
 /** Adds the options of a build run to the default command and to `run`. */

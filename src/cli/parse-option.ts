@@ -27,13 +27,6 @@ export function duration(value: string): number {
   return r.value;
 }
 
-export function oneOf<T extends string>(allowed: readonly T[]): (value: string) => T {
-  return (value) => {
-    if (!(allowed as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${allowed.join(', ')}`);
-    return value as T;
-  };
-}
-
 /** A fraction in (0, 1], e.g. `--check-repro 0.1`. */
 export function fraction(value: string): number {
   const n = Number(value);

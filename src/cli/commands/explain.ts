@@ -1,8 +1,6 @@
-import path from 'node:path';
 import { planTasks } from '../../exec/plan.js';
 import { explainJson, explainText } from '../../report/explain-report.js';
-import { makeStyle } from '../../report/style.js';
-import { loadManifest } from '../load-manifest.js';
+import { openWorkspace } from '../open-workspace.js';
 import type { CliIo } from './run.js';
 
 /** Options of `reprovm explain` as commander parses them. */
@@ -21,15 +19,7 @@ export interface ExplainOptions {
  * quarantined); dependencies of the named tasks are evaluated but not reported. Exit code 0.
  */
 export async function explainCommandLine(manifestFile: string, tasks: string[], opts: ExplainOptions, io: CliIo): Promise<number> {
-  const color = opts.color && !io.env.NO_COLOR && io.stdout.isTTY === true;
-  const style = makeStyle(color);
-  const { manifest, graph, selected } = await loadManifest(manifestFile, tasks, {
-    color,
-    allowAbsoluteInputs: opts.allowAbsoluteInputs === true,
-    readOnly: true,
-  });
-  const workspace = manifest.workspace;
-  const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : path.join(workspace, '.reprovm');
+  const { style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, tasks, { ...opts, readOnly: true }, io);
   const wanted = tasks.length > 0 ? new Set(tasks) : undefined;
   await planTasks({ workspace, graph, selected, cacheDir, force: false, env: io.env }, (plan) => {
     if (wanted && !wanted.has(plan.task)) return;

@@ -16,9 +16,8 @@ import { JunitReporter } from '../../report/junit-reporter.js';
 import { PlainReporter } from '../../report/plain-reporter.js';
 import { ProfileReporter } from '../../report/profile-reporter.js';
 import { RunSummaryReporter } from '../../report/run-summary-reporter.js';
-import { makeStyle } from '../../report/style.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
-import { loadManifest } from '../load-manifest.js';
+import { openWorkspace } from '../open-workspace.js';
 import { VERSION } from '../version.js';
 
 /** Options of the default command (`reprovm [options] <manifest> [targets...]`) as commander parses them. */
@@ -69,12 +68,7 @@ const EXIT_USAGE = 2;
 
 /** The main job: load the manifest, take the workspace lock, run (or plan) the build. Returns the exit code. */
 export async function runCommandLine(manifestFile: string, targets: string[], opts: RunOptions, io: CliIo): Promise<number> {
-  const color = opts.color && !io.env.NO_COLOR && io.stdout.isTTY === true;
-  const style = makeStyle(color);
-  const loaded = await loadManifest(manifestFile, targets, { color, allowAbsoluteInputs: opts.allowAbsoluteInputs === true });
-  const { manifest, graph, selected } = loaded;
-  const workspace = manifest.workspace;
-  const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : path.join(workspace, '.reprovm');
+  const { color, style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, targets, opts, io);
 
   if (opts.listTasks) {
     for (const name of graph.order) {

@@ -1,10 +1,8 @@
-import path from 'node:path';
 import { ProcessGroups, signalExitCode } from '../../exec/process-runner.js';
 import { findCachedTasks, type ReproCandidate } from '../../exec/repro-candidates.js';
 import { checkReproducible, type ReproVerdict } from '../../exec/verify-repro.js';
 import { countVerdict, emptyReproCounts, reproJson, reproSummary, reproText } from '../../report/repro-report.js';
-import { makeStyle } from '../../report/style.js';
-import { loadManifest } from '../load-manifest.js';
+import { openWorkspace } from '../open-workspace.js';
 import type { CliIo } from './run.js';
 
 /** Options of `reprovm verify-repro` as commander parses them. */
@@ -24,15 +22,7 @@ export interface VerifyReproOptions {
  * workspace, its state and the cache are only read; no lock is taken.
  */
 export async function verifyReproCommandLine(manifestFile: string, tasks: string[], opts: VerifyReproOptions, io: CliIo): Promise<number> {
-  const color = opts.color && !io.env.NO_COLOR && io.stdout.isTTY === true;
-  const style = makeStyle(color);
-  const { manifest, graph, selected } = await loadManifest(manifestFile, tasks, {
-    color,
-    allowAbsoluteInputs: opts.allowAbsoluteInputs === true,
-    readOnly: true,
-  });
-  const workspace = manifest.workspace;
-  const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : path.join(workspace, '.reprovm');
+  const { style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, tasks, { ...opts, readOnly: true }, io);
   const wanted = tasks.length > 0 ? new Set(tasks) : undefined;
 
   const interrupt = new AbortController();

@@ -1,15 +1,15 @@
 /**
- * Micro-benchmarks: Node start-up, file hashing, and the zstd CLI's decompression speed (the
- * yardstick for reprovm's restore throughput).
+ * Micro-benchmarks: Node start-up, file hashing, the zstd CLI's decompression speed (the
+ * yardstick for reprovm's restore throughput), and the overhead of `run --strict`.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FileHasher, StatMemo } from '../src/hash/file-hasher.js';
-import { assertOk, median, runTimed } from './measure.js';
+import { assertOk, median, runTimed, sleep } from './measure.js';
 import { syncDisk } from './scenarios.js';
-import { D_FILE_BYTES, bigFileCommand } from './workloads.js';
+import { D_FILE_BYTES, MANIFEST, bigFileCommand, deleteOutputs, makeWorkload, materialize } from './workloads.js';
 
 /** `node -e 0`, wrapped exactly like the reprovm runs. */
 export async function measureNodeStartup(reps: number, cwd: string): Promise<{ samples: number[]; maxRssKb: number | undefined }> {
@@ -109,4 +109,39 @@ export async function measureZstd(file: string, reps: number): Promise<ZstdResul
 /** MB/s (10^6 bytes) for `bytes` in the median of `samples` ms. */
 export function throughput(bytes: number, samples: readonly number[]): number {
   return bytes / 1e6 / (median(samples) / 1000);
+}
+
+export interface StrictResult {
+  readonly coldMs: number[];
+  readonly coldStrictMs: number[];
+  readonly noopMs: number[];
+  readonly noopStrictMs: number[];
+}
+
+/**
+ * The cost of the hermeticity check (`run --strict`) on workload (a): cold and no-op runs with
+ * and without it, alternating, in one workspace (cold = outputs and cache deleted first).
+ */
+export async function measureStrictOverhead(cli: string, jobs: number, dir: string, reps: number): Promise<StrictResult> {
+  const w = makeWorkload('a');
+  materialize(w, dir, 'reprovm');
+  const run = async (strict: boolean): Promise<number> => {
+    syncDisk();
+    const args = [cli, '-q', '--no-progress', '-j', String(jobs), ...(strict ? ['--strict'] : []), MANIFEST];
+    return assertOk(await runTimed(process.execPath, args, { cwd: dir }), `reprovm${strict ? ' --strict' : ''}`).ms;
+  };
+  const result: StrictResult = { coldMs: [], coldStrictMs: [], noopMs: [], noopStrictMs: [] };
+  for (let i = 0; i < reps; i++) {
+    for (const strict of i % 2 === 0 ? [false, true] : [true, false]) {
+      deleteOutputs(dir, 'reprovm', true);
+      (strict ? result.coldStrictMs : result.coldMs).push(await run(strict));
+    }
+  }
+  await sleep(2500); // past the stat memo's racy window, as for the other no-op figures
+  await run(false); // warm-up: memo entries of the last build
+  for (let i = 0; i < reps; i++) {
+    for (const strict of i % 2 === 0 ? [false, true] : [true, false]) (strict ? result.noopStrictMs : result.noopMs).push(await run(strict));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return result;
 }

@@ -10,7 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, WORKLOAD_IDS, type BenchConfig, type WorkloadId } from './config.js';
 import { activeChildCount, haveGnuTime, killActiveChildren, median, setScratchDir, sleep, which } from './measure.js';
-import { makeDataFile, measureHashing, measureNodeStartup, measureZstd, throughput, type HashResult, type ZstdResult } from './micro.js';
+import {
+  makeDataFile, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
+  type HashResult, type StrictResult, type ZstdResult,
+} from './micro.js';
 import {
   cellMedian, fmtMb, fmtMs, fmtRate, fmtRatio, microTable, resultsMarkdown, resultsTable, targetsTable,
   type EnvInfo, type MicroRow, type Target,
@@ -85,6 +88,7 @@ function installSignalHandlers(cfg: BenchConfig): void {
 }
 
 interface Micro {
+  strict?: StrictResult | undefined;
   node: { samples: number[]; maxRssKb: number | undefined };
   hash: HashResult | undefined;
   zstd: ZstdResult | undefined;
@@ -183,6 +187,14 @@ function microRows(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: Micr
       { name: 'hashing: reprovm / faster bare crypto variant', value: `${((100 * ours) / Math.max(bare, bare1MiB)).toFixed(0)}%` },
     );
   }
+  const st = micro.strict;
+  if (st) {
+    const pct = (a: number[], b: number[]): string => `${(100 * (median(b) / median(a) - 1)).toFixed(0)}%`;
+    rows.push(
+      { name: `(a) cold: without / with \`--strict\` (${fmtMs(median(st.coldMs))} / ${fmtMs(median(st.coldStrictMs))})`, value: `+${pct(st.coldMs, st.coldStrictMs)}` },
+      { name: `(a) no-op: without / with \`--strict\` (${fmtMs(median(st.noopMs))} / ${fmtMs(median(st.noopStrictMs))})`, value: `+${pct(st.noopMs, st.noopStrictMs)}` },
+    );
+  }
   const d = results.get('d');
   const restoreD = d ? cellMedian(d, 'restore', 'reprovm') : undefined;
   if (d && restoreD !== undefined) {
@@ -278,6 +290,11 @@ async function main(): Promise<void> {
       micro.zstd = await measureZstd(file, cfg.reps);
       log(`bench: zstd -d: ${fmtMs(median(micro.zstd.samples))}`);
     }
+  }
+
+  if (cfg.only.has('strict')) {
+    micro.strict = await measureStrictOverhead(cfg.cli, cfg.jobs, path.join(cfg.runDir, 'strict'), cfg.slowReps);
+    log(`bench: --strict: cold ${fmtMs(median(micro.strict.coldMs))} → ${fmtMs(median(micro.strict.coldStrictMs))}`);
   }
 
   env.loadEnd = os.loadavg();

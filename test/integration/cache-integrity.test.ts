@@ -85,7 +85,16 @@ describe('cache integrity', () => {
     const done = collect(child);
     // t0..t3 finish; t4.. hang: kill while some are stored and others are mid-flight.
     await waitFor(() => [0, 1, 2, 3].every((i) => rig.exists(`done${i}`)) && rig.exists('done4'));
-    await new Promise((r) => setTimeout(r, 500));
+    // Kill once the four finished tasks have their records (not after a fixed delay, which a
+    // loaded machine can outrun), while the others are still running.
+    const recordCount = (): number => {
+      try {
+        return readdirSync(rig.path('.reprovm/cache')).filter((f) => f.endsWith('.json')).length;
+      } catch {
+        return 0;
+      }
+    };
+    await waitFor(() => recordCount() >= 4, 20_000, 'the finished tasks to be recorded');
     child.kill('SIGKILL');
     await done;
     // Stop the orphaned task processes (a SIGKILLed reprovm cannot).

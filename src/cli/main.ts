@@ -67,6 +67,14 @@ function bareStrictIsWarn(argv: readonly string[]): string[] {
   return argv.map((a, i) => (a === '--strict' && (end < 0 || i < end) ? '--strict=warn' : a));
 }
 
+/** Options shared by the commands that read a workspace without building it. */
+function withReadOptions(cmd: Command): Command {
+  return cmd
+    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
+    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
+    .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)');
+}
+
 async function main(argv: string[]): Promise<number> {
   const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, cpus: availableParallelism() };
   let exitCode = 0;
@@ -81,29 +89,23 @@ async function main(argv: string[]): Promise<number> {
   };
   withRunOptions(program).action(action);
   withRunOptions(program.command('run').description('run a manifest (the same as the default command)')).action(action);
-  program
-    .command('explain')
+  withReadOptions(program
+    .command('explain'))
     .description('say for each task whether it would run, be restored or is up to date, and exactly why; runs and writes nothing')
     .argument('<manifest>', 'manifest file; its directory is the workspace')
     .argument('[tasks...]', 'tasks to explain (default: all)')
-    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
     .option('--json', 'one JSON object per task: {task, action, key, reasons}')
-    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
-    .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)')
     .action(async (manifest: string, tasks: string[], opts: ExplainOptions) => {
       exitCode = await explainCommandLine(manifest, tasks, opts, io);
     });
-  program
-    .command('verify-repro')
+  withReadOptions(program
+    .command('verify-repro'))
     .description('execute cached tasks again in scratch directories and check that they reproduce their cached outputs')
     .argument('<manifest>', 'manifest file; its directory is the workspace')
     .argument('[tasks...]', 'tasks to check (default: all cached tasks)')
     .option('--runs <n>', 'executions per task (to catch flaky nondeterminism)', positiveInt, 1)
     .option('-j, --jobs <n>', 'tasks checked at once (default: number of CPUs)', positiveInt)
-    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
     .option('--json', 'one JSON object per task: {task, status, differences, ...}')
-    .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
-    .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)')
     .action(async (manifest: string, tasks: string[], opts: VerifyReproOptions) => {
       exitCode = await verifyReproCommandLine(manifest, tasks, opts, io);
     });

@@ -34,13 +34,17 @@ const TOOL = '#!/bin/sh\nprintf "lines: "\nwc -l < gen.txt\n';
 /** Scratch dirs left in the temp dir by verify-repro (there must be none after a command). */
 const scratchDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('reprovm-repro-'));
 
+/** A workspace with the example manifest, its input and its tool script. */
+function exampleRig(): Rig {
+  const rig = new Rig();
+  rig.write({ 'm.txt': MANIFEST, 'in.txt': 'a\nb\nc\n' });
+  rig.writeExecutable('tool.sh', TOOL);
+  return rig;
+}
+
 describe('reprovm verify-repro', () => {
   let rig: Rig;
-  beforeEach(() => {
-    rig = new Rig();
-    rig.write({ 'm.txt': MANIFEST, 'in.txt': 'a\nb\nc\n' });
-    rig.writeExecutable('tool.sh', TOOL);
-  });
+  beforeEach(() => (rig = exampleRig()));
   afterEach(() => rig.cleanup());
 
   const run = async (args: string[], code: number): Promise<RunResult> => {
@@ -133,11 +137,7 @@ task count {
 
 describe('run --check-repro', () => {
   let rig: Rig;
-  beforeEach(() => {
-    rig = new Rig();
-    rig.write({ 'm.txt': MANIFEST, 'in.txt': 'a\nb\nc\n' });
-    rig.writeExecutable('tool.sh', TOOL);
-  });
+  beforeEach(() => (rig = exampleRig()));
   afterEach(() => rig.cleanup());
 
   test('a cached nondeterministic task makes the run exit 1 with a warning', async () => {

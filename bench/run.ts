@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, WORKLOAD_IDS, type BenchConfig, type WorkloadId } from './config.js';
+import { LOAD_NOTE, loadRows, loadTargets, measureLoad, type LoadResult } from './load.js';
 import { activeChildCount, haveGnuTime, killActiveChildren, median, setScratchDir, sleep, which } from './measure.js';
 import {
   makeDataFile, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
@@ -90,6 +91,7 @@ function installSignalHandlers(cfg: BenchConfig): void {
 interface Micro {
   strict?: StrictResult | undefined;
   node: { samples: number[]; maxRssKb: number | undefined };
+  load?: LoadResult | undefined;
   hash: HashResult | undefined;
   zstd: ZstdResult | undefined;
 }
@@ -297,13 +299,22 @@ async function main(): Promise<void> {
     log(`bench: --strict: cold ${fmtMs(median(micro.strict.coldMs))} → ${fmtMs(median(micro.strict.coldStrictMs))}`);
   }
 
+  if (cfg.only.has('load')) {
+    // Needs `reprovm serve`; a failure here is a warning, the other sections still count.
+    try {
+      micro.load = await measureLoad(cfg.cli, path.join(cfg.runDir, 'load'), log);
+    } catch (error) {
+      warnings.push(`load: not measured: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   env.loadEnd = os.loadavg();
   env.wallMs = performance.now() - t0;
   const ordered = [...results.values()];
   const resultText = resultsTable(ordered, tools);
-  const microText = microTable(microRows(results, micro));
-  const targetText = targetsTable(buildTargets(results, micro, tools));
-  const notes = [...STATIC_NOTES, ...ordered.flatMap((r) => r.notes.map((n) => `(${r.workload.id}) ${n}`))];
+  const microText = microTable([...microRows(results, micro), ...(micro.load ? loadRows(micro.load) : [])]);
+  const targetText = targetsTable([...buildTargets(results, micro, tools), ...(cfg.only.has('load') ? loadTargets(micro.load) : [])]);
+  const notes = [...STATIC_NOTES, ...(micro.load ? [LOAD_NOTE] : []), ...ordered.flatMap((r) => r.notes.map((n) => `(${r.workload.id}) ${n}`))];
 
   process.stdout.write(`\nreprovm benchmark — ${env.date} — ${env.nproc} CPUs, node ${env.node}\n\n`);
   if (warnings.length > 0) process.stdout.write(`${warnings.map((w) => `WARNING: ${w}`).join('\n')}\n\n`);

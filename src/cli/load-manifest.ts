@@ -18,6 +18,13 @@ export interface LoadedManifest {
 /** A usage or manifest problem: printed as-is, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    /** The manifest diagnostics behind it, if any (the audit log records path escapes). */
+    readonly diagnostics: readonly Diagnostic[] = [],
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -61,7 +68,7 @@ export async function loadManifest(
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0 || !built.graph) {
     const sources = new Map([[file, text]]);
-    throw new UsageError(renderDiagnostics(diagnostics, sources, { color: opts.color }));
+    throw new UsageError(renderDiagnostics(diagnostics, sources, { color: opts.color }), errors);
   }
   if (diagnostics.length > 0) {
     process.stderr.write(`${renderDiagnostics(diagnostics, new Map([[file, text]]), { color: opts.color })}\n`);

@@ -2,6 +2,16 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { explainCommandLine, type ExplainOptions } from './commands/explain.js';
 import { GRAPH_FORMATS, graphCommandLine, type GraphOptions } from './commands/graph.js';
+import { registerAuditCommand } from './commands/audit.js';
+import { registerBackupCommand } from './commands/backup.js';
+import { registerCacheCommand } from './commands/cache.js';
+import { registerHealthCommand } from './commands/health.js';
+import { registerRemoteCacheCommands } from './commands/cache-remote.js';
+import { configCheckCommandLine, configShowCommandLine, type ConfigShowOptions } from './commands/config.js';
+import { configErrorLines, withConfigOptions, type ConfigFlags } from './cli-config.js';
+import { ConfigError } from '../config/load.js';
+import { registerNotifyCommand } from './commands/notify.js';
+import { registerServeCommand } from './commands/serve.js';
 import { runCommandLine, type RunOptions } from './commands/run.js';
 import { verifyReproCommandLine, type VerifyReproOptions } from './commands/verify-repro.js';
 import { UsageError } from './load-manifest.js';
@@ -10,7 +20,7 @@ import { VERSION } from './version.js';
 
 /** Adds the options of a build run to the default command and to `run`. */
 function withRunOptions(cmd: Command): Command {
-  return cmd
+  return withConfigOptions(cmd)
     .argument('<manifest>', 'manifest file; its directory is the workspace')
     .argument('[targets...]', 'tasks to build (with their dependencies); default: all')
     .option('-j, --jobs <n>', 'commands running at once (default: number of CPUs)', positiveInt)
@@ -18,22 +28,22 @@ function withRunOptions(cmd: Command): Command {
     .option('-n, --dry-run', 'print what would run, be restored or is up to date, and why; run nothing')
     .option('--explain', 'say beside every task that executes why it missed the cache (e.g. "input a.c changed")')
     .addOption(
-      new Option('--strict <mode>', 'hermeticity check: report (warn) or fail (error) tasks that write undeclared paths; bare --strict = warn')
-        .choices(['warn', 'error']),
+      new Option('--strict <mode>', 'hermeticity check: report (warn) or fail (error) tasks that write undeclared paths; bare --strict = warn; off overrides [execution] strict')
+        .choices(['warn', 'error', 'off']),
     )
     .option('-k, --keep-going', 'after a failure, keep running everything not downstream of it')
+    .option('--no-keep-going', 'stop starting tasks after a failure (overrides [execution] keep_going)')
     .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
-    .addOption(new Option('--compress <codec>', 'compression of new cache objects').choices(['zstd', 'lz4', 'none']).default('zstd'))
+    .addOption(new Option('--compress <codec>', 'compression of new cache objects').choices(['zstd', 'lz4', 'none']))
     .addOption(
       new Option('--fsync <mode>', 'cache durability: fsync every write, one flush per run, or none')
-        .choices(['always', 'batch', 'off'])
-        .default('batch'),
+        .choices(['always', 'batch', 'off']),
     )
     .option('--compress-level <n>', 'compression level (zstd 1-19, default 3)', nonNegativeInt)
-    .option('--rate <n>', 'task starts per second (token bucket; "inf" = no limit)', rate, Infinity)
+    .option('--rate <n>', 'task starts per second (token bucket; "inf" = no limit)', rate)
     .option('--burst <n>', 'token bucket size: starts allowed at once (default: --jobs)', positiveInt)
     .option('--timeout <duration>', 'default per-task timeout, e.g. 90s, 10m (a task\'s own timeout wins)', duration)
-    .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a task', duration, 5000)
+    .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a task (default 5s)', duration)
     .option('--list-tasks', 'list the manifest\'s tasks and exit')
     .option('--graph', 'print the task graph with the last run\'s status and exit')
     .option('--json', 'write run events as NDJSON on stdout (for programs)')
@@ -51,11 +61,16 @@ function withRunOptions(cmd: Command): Command {
     .addOption(new Option('--summary <file>', 'write a JSON run summary (schemas/run-summary.schema.json) when the run ends').conflicts('dryRun'))
     .addOption(new Option('--junit <file>', 'write a JUnit XML report (one test case per task) when the run ends').conflicts('dryRun'))
     .addOption(new Option('--profile <file>', 'write a Chrome trace of the run (chrome://tracing, Perfetto)').conflicts('dryRun'))
+    .option('--remote <url>', 'shared remote cache: s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix or a directory (REPROVM_REMOTE)')
+    .option('--remote-endpoint <url>', 'custom endpoint of the remote (MinIO, R2, Ceph, an emulator) (REPROVM_REMOTE_ENDPOINT)')
+    .addOption(new Option('--remote-mode <mode>', 'rw: read and write the remote; ro: only read (laptops); off: ignore it').choices(['rw', 'ro', 'off']))
+    .option('--require-signature', 'refuse remote action records not signed with REPROVM_CACHE_SIGNING_KEY')
     .addOption(
       new Option('--check-repro <rate>', 'after a successful run, re-execute this fraction (0-1] of the cache hits and warn (exit 1) if one does not reproduce')
         .argParser(fraction)
         .conflicts('dryRun'),
-    );
+    )
+    .addOption(new Option('--pushgateway <url>', 'push the run\'s Prometheus metrics to this Pushgateway when it ends (a failed push is a warning)').conflicts('dryRun'));
 }
 
 /**
@@ -76,6 +91,9 @@ function withReadOptions(cmd: Command): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // The AWS SDK reads this from the process environment when an S3 client is created; without it
+  // every command that talks to S3 on Node 20 prints a NodeVersionSupportWarning to users.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, cpus: availableParallelism() };
   let exitCode = 0;
   const program = new Command('reprovm')
@@ -84,11 +102,47 @@ async function main(argv: string[]): Promise<number> {
     .enablePositionalOptions()
     .showSuggestionAfterError()
     .exitOverride();
-  const action = async (manifest: string, targets: string[], opts: RunOptions): Promise<void> => {
-    exitCode = await runCommandLine(manifest, targets, opts, io);
+  // optsWithGlobals: `reprovm --config FILE run ...` gives the program-level options to `run`.
+  const action = async (manifest: string, targets: string[], _opts: RunOptions, cmd: Command): Promise<void> => {
+    exitCode = await runCommandLine(manifest, targets, cmd.optsWithGlobals<RunOptions>(), io);
   };
   withRunOptions(program).action(action);
   withRunOptions(program.command('run').description('run a manifest (the same as the default command)')).action(action);
+  const config = program.command('config').description('show or check the effective configuration (reprovm.conf, REPROVM_* environment)');
+  withConfigOptions(config.command('show'))
+    .description('print the effective configuration with the source of every value; secrets redacted')
+    .argument('[manifest]', 'manifest (or directory) whose workspace configuration is looked up (default: the current directory)')
+    .option('--json', 'print it as JSON')
+    .action((manifest: string | undefined, _opts: ConfigShowOptions, cmd: Command) => {
+      exitCode = configShowCommandLine(manifest, cmd.optsWithGlobals<ConfigShowOptions>(), { ...io, cwd: process.cwd() });
+    });
+  withConfigOptions(config.command('check'))
+    .description('validate the configuration: exit 0 when valid (warnings printed), 2 on errors')
+    .argument('[manifest]', 'manifest (or directory) whose workspace configuration is looked up (default: the current directory)')
+    .action((manifest: string | undefined, _opts: ConfigFlags, cmd: Command) => {
+      exitCode = configCheckCommandLine(manifest, cmd.optsWithGlobals<ConfigFlags>(), { ...io, cwd: process.cwd() });
+    });
+  const setExit = (code: number): void => {
+    exitCode = code;
+  };
+  registerCacheCommand(program, { ...io, cwd: process.cwd() }, setExit);
+  registerHealthCommand(program, { ...io, cwd: process.cwd() }, setExit);
+  registerBackupCommand(program, { ...io, cwd: process.cwd() }, setExit);
+  const cacheCommand = program.commands.find((c) => c.name() === 'cache');
+  if (cacheCommand) {
+    registerRemoteCacheCommands(cacheCommand, { ...io, cwd: process.cwd() }, (code) => {
+      exitCode = code;
+    });
+  }
+  registerAuditCommand(program, { ...io, cwd: process.cwd() }, (code) => {
+    exitCode = code;
+  });
+  registerNotifyCommand(program, { ...io, cwd: process.cwd() }, (code) => {
+    exitCode = code;
+  });
+  registerServeCommand(program, { ...io, cwd: process.cwd() }, (code) => {
+    exitCode = code;
+  });
   withReadOptions(program
     .command('explain'))
     .description('say for each task whether it would run, be restored or is up to date, and exactly why; runs and writes nothing')
@@ -124,6 +178,10 @@ async function main(argv: string[]): Promise<number> {
     await program.parseAsync(bareStrictIsWarn(argv));
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ConfigError) {
+      process.stderr.write(configErrorLines(error));
+      return 2;
+    }
     if (error instanceof UsageError) {
       process.stderr.write(`${error.message}\n`);
       return 2;

@@ -34,12 +34,15 @@ export interface KeySpec {
   readonly env?: readonly string[];
 }
 
-const int = (min: number, max?: number): KeyType => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
-const bool: KeyType = { kind: 'bool' };
-const str: KeyType = { kind: 'string' };
-const dur: KeyType = { kind: 'duration' };
-const list: KeyType = { kind: 'list' };
-const oneOf = (...values: string[]): KeyType => ({ kind: 'enum', values });
+// Each helper keeps its precise type (not the whole KeyType union) so that `Config` below gets
+// numbers, booleans and enum literals rather than strings.
+type IntType = Extract<KeyType, { kind: 'int' }>;
+const int = (min: number, max?: number): IntType => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
+const bool = { kind: 'bool' } as const satisfies KeyType;
+const str = { kind: 'string' } as const satisfies KeyType;
+const dur = { kind: 'duration' } as const satisfies KeyType;
+const list = { kind: 'list' } as const satisfies KeyType;
+const oneOf = <const V extends readonly string[]>(...values: V): { readonly kind: 'enum'; readonly values: V } => ({ kind: 'enum', values });
 
 export const CONFIG_SCHEMA = {
   logging: {

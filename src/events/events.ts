@@ -10,18 +10,36 @@ export type MissReason =
   | 'forced' // --force
   | 'cache-disabled' // cache = false in the manifest
   | 'corrupt' // a record or blob failed verification (it was quarantined)
-  | 'error'; // the cache could not be read (I/O error); treated as a miss with a warning
+  | 'error' // the cache could not be read (I/O error); treated as a miss with a warning
+  | 'signature' // a remote record was unsigned or badly signed while a signing key is configured
+  | 'remote-error'; // local miss, and the remote could not be asked (down, auth, breaker open)
+
+/** Kinds of remote-cache trouble, each reported by at most one `warning` per run. */
+export type RemoteWarningKind = 'auth' | 'unavailable' | 'breaker' | 'no-bucket' | 'integrity' | 'signature' | 'error';
+
+/** A run's traffic with the remote cache (in `run-finished`'s summary when a remote is used). */
+export interface RemoteSummary {
+  readonly hits: number;
+  readonly misses: number;
+  readonly bytesDownloaded: number;
+  readonly bytesUploaded: number;
+  readonly recordsUploaded: number;
+  readonly blobsUploaded: number;
+}
 
 export type CacheLookup =
   | {
       readonly result: 'hit';
-      readonly source: 'local';
+      /** `remote`: the record and blobs came from the remote cache (verified, then imported). */
+      readonly source: 'local' | 'remote';
       /** True when the outputs in the workspace already matched and nothing was restored. */
       readonly upToDate: boolean;
       readonly bytesRestored: number;
       readonly filesRestored: number;
       /** Duration of the original execution: what the hit saved. */
       readonly savedMs: number;
+      /** Remote hits: bytes received from the remote (record and blobs not already local). */
+      readonly bytesDownloaded?: number;
     }
   | { readonly result: 'miss'; readonly reason: MissReason; readonly detail?: string };
 
@@ -72,6 +90,8 @@ export interface RunSummary {
   readonly wallMs: number;
   readonly savedMs: number;
   readonly interrupted: boolean;
+  /** With a remote cache: its hits and traffic in this run. */
+  readonly remote?: RemoteSummary;
 }
 
 export type RunEvent =
@@ -124,6 +144,20 @@ export type RunEvent =
       readonly task?: string;
       /** With `run --strict`: what the task did to which path. */
       readonly hermeticity?: HermeticityFinding;
+      /** Remote-cache trouble (`auth` → audit `remote.auth-failure`, `signature` → `remote.signature-rejected`). */
+      readonly remote?: { readonly kind: RemoteWarningKind };
+    }
+  /** Data moved to (`upload`, audit `remote.push`) or from (`download`, audit `remote.pull`) the remote cache for one task. */
+  | {
+      readonly type: 'remote-transfer';
+      readonly time: string;
+      readonly direction: 'upload' | 'download';
+      readonly task: string;
+      readonly key: string;
+      /** Blobs actually moved (blobs already present on the other side are skipped). */
+      readonly blobs: number;
+      readonly bytes: number;
+      readonly durationMs: number;
     }
   | { readonly type: 'run-finished'; readonly time: string; readonly runId: string; readonly exitCode: number; readonly summary: RunSummary };
 

@@ -5,6 +5,7 @@ import { ObjectStore } from '../cas/object-store.js';
 import type { EventBus } from '../events/bus.js';
 import { eventTime, type RunSummary, type TaskStatus } from '../events/events.js';
 import { criticalPathPriority } from '../graph/order.js';
+import type { RemoteTier } from '../cache/tiered-cache.js';
 import type { TaskGraph } from '../graph/types.js';
 import type { ResultHash } from '../hash/digest.js';
 import { FileHasher, StatMemo } from '../hash/file-hasher.js';
@@ -35,6 +36,8 @@ export interface BuildRequest {
   readonly defaultTimeoutMs: number | undefined;
   readonly killGraceMs: number;
   readonly retryBaseMs: number;
+  /** Retries of a task whose manifest entry sets none (`[execution] retry_attempts`); default 0. */
+  readonly defaultRetries?: number;
   readonly compression: { readonly codec: CodecName; readonly level: number };
   /**
    * Durability of cache writes: `always` fsyncs every object and record before it is renamed
@@ -52,6 +55,11 @@ export interface BuildRequest {
   readonly explain?: boolean;
   /** `--strict`: report (warn) or fail (error) tasks that write undeclared paths or modify their inputs. */
   readonly strict?: StrictMode;
+  /**
+   * The remote cache tier, made by the caller for this run's local store (see
+   * `makeRemote`): asked after local misses, fed finished tasks. The caller flushes its uploads.
+   */
+  readonly remote?: (local: ObjectStore) => RemoteTier;
 }
 
 export type FsyncMode = 'always' | 'batch' | 'off';
@@ -100,6 +108,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     defaultTimeoutMs: req.defaultTimeoutMs,
     killGraceMs: req.killGraceMs,
     retryBaseMs: req.retryBaseMs,
+    defaultRetries: req.defaultRetries ?? 0,
     interrupt: req.interrupt,
     priority: criticalPathPriority(req.graph, req.selected, (n) => state.durations[n]),
     results: new Map<string, ResultHash>(),
@@ -110,6 +119,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     baseEnv: passThroughEnvironment(req.env),
     ...(req.explain ? { explain: new PreviousRecords(actions, (task) => state.tasks[task]?.key) } : {}),
     ...(req.strict ? { hermeticity: strictMonitor(req, req.strict) } : {}),
+    ...(req.remote ? { remote: req.remote(store) } : {}),
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   const countReporter = {

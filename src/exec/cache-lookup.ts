@@ -1,3 +1,5 @@
+import { utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ActionRecord } from '../cas/action-cache.js';
 import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskOutputRef } from '../events/events.js';
@@ -18,6 +20,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   const prev = ctx.state.tasks[spec.name];
   if (prev && prev.key === key && outputsUpToDate(ctx.workspace, prev.outputs, prev.outputStats)) {
     ctx.results.set(spec.name, prev.resultHash);
+    await touchRecord(ctx, key);
     const cache: CacheLookup = { result: 'hit', source: 'local', upToDate: true, bytesRestored: 0, filesRestored: 0, savedMs: prev.durationMs };
     return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache, outputs: outputRefs(prev.outputs) };
   }
@@ -28,12 +31,22 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
     warn(ctx, spec.name, `cannot read the cache record of task "${spec.name}": ${String(error)}; running it`);
     return { result: 'miss', reason: 'error' };
   }
-  if (found.kind === 'miss') return { result: 'miss', reason: 'no-record' };
   if (found.kind === 'corrupt') {
     warn(ctx, spec.name, `the cache record of task "${spec.name}" was corrupt (${found.message}); it was quarantined and the task runs again`);
-    return { result: 'miss', reason: 'corrupt' };
   }
-  const rec = found.record;
+  let rec: ActionRecord;
+  let bytesDownloaded: number | undefined;
+  if (found.kind === 'hit') rec = found.record;
+  else {
+    // Local first, then the remote tier: a verified remote hit lands in the local cache, then restores as a local one.
+    const local: MissReason = found.kind === 'corrupt' ? 'corrupt' : 'no-record';
+    if (!ctx.remote) return { result: 'miss', reason: local };
+    const remote = await ctx.remote.fetch(key, spec.name, ctx.actions);
+    if (remote.kind === 'miss') return { result: 'miss', reason: remote.reason === 'no-record' ? local : remote.reason };
+    rec = remote.record;
+    bytesDownloaded = remote.bytesDownloaded;
+  }
+  await touchRecord(ctx, key); // before restoring: a concurrent gc then sees it as recently used
   const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
   if (!restored.ok) {
     const why = restored.error.kind === 'corrupt' ? 'corrupt' : 'error';
@@ -54,13 +67,23 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   };
   const cache: CacheLookup = {
     result: 'hit',
-    source: 'local',
+    source: bytesDownloaded === undefined ? 'local' : 'remote',
     upToDate: restored.value.files === 0,
     bytesRestored: restored.value.bytes,
     filesRestored: restored.value.files,
     savedMs: rec.durationMs,
+    ...(bytesDownloaded === undefined ? {} : { bytesDownloaded }),
   };
   return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache, outputs: outputRefs(rec.outputs) };
+}
+
+/**
+ * Mark the record as used now: its mtime is the "last used" time `cache gc` evicts by (LRU).
+ * Best effort: a record that vanished (cache clean) or a read-only cache is not an error.
+ */
+async function touchRecord(ctx: RunContext, key: TaskKey): Promise<void> {
+  const now = new Date();
+  await utimes(join(ctx.store.root, 'cache', `${key}.json`), now, now).catch(() => undefined);
 }
 
 async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): Promise<void> {

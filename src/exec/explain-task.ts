@@ -94,8 +94,10 @@ export async function reasonsForMiss(previous: PreviousRecords, task: string, cu
     case 'cache-disabled':
       return [{ kind: 'cache-disabled' }];
     case 'corrupt':
+    case 'signature': // a remote record failed its signature check: as good as corrupt
       return [{ kind: 'record-corrupt' }];
     case 'error':
+    case 'remote-error': // local miss and the remote could not be asked
       return [{ kind: 'cache-error' }];
     case 'no-record':
       return reasonsSincePrevious(previous, task, current);

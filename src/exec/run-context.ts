@@ -1,5 +1,6 @@
 import type { ActionCache } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
+import type { RemoteTier } from '../cache/tiered-cache.js';
 import type { EventBus } from '../events/bus.js';
 import { eventTime } from '../events/events.js';
 import type { TaskGraph } from '../graph/types.js';
@@ -29,6 +30,8 @@ export interface RunContext {
   readonly defaultTimeoutMs: number | undefined;
   readonly killGraceMs: number;
   readonly retryBaseMs: number;
+  /** Retries of a task whose manifest entry sets none (`[execution] retry_attempts`). */
+  readonly defaultRetries: number;
   readonly interrupt: AbortSignal;
   readonly priority: ReadonlyMap<string, number>;
   /** Result hash of every task that succeeded (or was restored) in this run. */
@@ -49,6 +52,8 @@ export interface RunContext {
   readonly explain?: PreviousRecords;
   /** With `run --strict`: watches the workspace around every command (hermeticity.ts). */
   readonly hermeticity?: HermeticityMonitor;
+  /** With a remote cache (`--remote`): asked after a local miss; finished tasks are uploaded to it. */
+  readonly remote?: RemoteTier;
 }
 
 /** Task output as `task-output` events, one per line (captured after the fact, or replayed from the cache). */

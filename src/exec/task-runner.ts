@@ -1,6 +1,7 @@
 import { rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { collectOutputs } from '../cache/collect-outputs.js';
+import type { ActionRecord } from '../cas/action-cache.js';
 import { WorkspaceWriter } from '../cache/workspace-paths.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskFailure, type TaskOutputRef } from '../events/events.js';
 import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
@@ -144,7 +145,7 @@ async function execute(
       }
       const failure = describeFailure(spec.name, result, timeoutMs);
       if (!failure) break;
-      if (attempt > spec.retries || ctx.interrupt.aborted) return finishFailed(ctx, spec.name, key, failure, started, Math.round(result.durationMs));
+      if (attempt > (spec.retries ?? ctx.defaultRetries) || ctx.interrupt.aborted) return finishFailed(ctx, spec.name, key, failure, started, Math.round(result.durationMs));
       const delayMs = Math.min(30_000, ctx.retryBaseMs * 2 ** (attempt - 1));
       ctx.bus.emit({ type: 'task-retry', time: eventTime(), task: spec.name, attempt, delayMs, failure });
       await realClock.sleep(delayMs, ctx.interrupt);
@@ -183,7 +184,7 @@ async function store(
     }
     try {
       // Written last: a record only ever names blobs that are already in the store.
-      await ctx.actions.put({
+      const action: ActionRecord = {
         version: 1,
         task: spec.name,
         key,
@@ -194,7 +195,9 @@ async function store(
         exitCode: 0,
         durationMs,
         createdAt: eventTime(),
-      });
+      };
+      await ctx.actions.put(action);
+      ctx.remote?.upload(action); // in the background; the run waits for it before exiting
     } catch (error) {
       warn(ctx, spec.name, `could not write the cache record of task "${spec.name}": ${String(error)}`);
     }

@@ -38,7 +38,7 @@ interface OpenTask {
   deps: Spanned<string>[];
   env: Spanned<string>[];
   timeoutMs?: number;
-  retries: number;
+  retries?: number;
   cache: boolean;
   description: string;
 }
@@ -156,7 +156,7 @@ export function parseManifest(
     }
     const t: OpenTask = {
       name, nameSpan, keywordSpan, keep, seen: new Map(),
-      inputs: [], outputs: [], deps: [], env: [], retries: 0, cache: true, description: '',
+      inputs: [], outputs: [], deps: [], env: [], cache: true, description: '',
     };
     const restStart = nameStart + name.length;
     const rest = line.slice(restStart);

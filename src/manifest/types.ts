@@ -16,8 +16,8 @@ export interface TaskSpec {
   readonly env: readonly Spanned<string>[];
   /** Milliseconds; undefined = no timeout (a CLI/config default may apply). */
   readonly timeoutMs: number | undefined;
-  /** Extra attempts after a failure (0 = run once). */
-  readonly retries: number;
+  /** Extra attempts after a failure (0 = run once); undefined = not set (the configured default applies). */
+  readonly retries: number | undefined;
   /** `cache = false`: always run, never store. */
   readonly cache: boolean;
   readonly description: string;

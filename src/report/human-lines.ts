@@ -124,7 +124,7 @@ export class HumanLines {
           if (this.#o.verbose) this.#sink.out(`${tag} ${s.dim('up to date')}`);
         } else if (!this.#o.quiet) {
           this.#sink.out(
-            `${tag} ${s.cyan('restored from cache')} (${plural(c.filesRestored, 'file')}, ${formatBytes(c.bytesRestored)}, saved ${formatDuration(c.savedMs)})`,
+            `${tag} ${s.cyan(c.source === 'remote' ? 'restored from the remote cache' : 'restored from cache')} (${plural(c.filesRestored, 'file')}, ${formatBytes(c.bytesRestored)}${c.bytesDownloaded === undefined ? '' : `, ${formatBytes(c.bytesDownloaded)} downloaded`}, saved ${formatDuration(c.savedMs)})`,
           );
         }
         break;

@@ -16,7 +16,7 @@ export interface TaskSummary {
   readonly key: string | null;
   readonly resultHash: string | null;
   /** Where a cached task came from (`local`); null when it was not a cache hit. */
-  readonly cacheSource: 'local' | null;
+  readonly cacheSource: 'local' | 'remote' | null;
   /** Cache hits: true when the workspace already held the outputs and nothing was restored. */
   readonly upToDate: boolean | null;
   /** Why the cache did not answer, for tasks that ran (or tried to); null otherwise. */

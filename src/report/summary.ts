@@ -1,5 +1,5 @@
 import type { RunSummary } from '../events/events.js';
-import { formatDuration, type Style } from './style.js';
+import { formatBytes, formatDuration, type Style } from './style.js';
 
 /** The closing line of every human-readable run. */
 export function renderSummary(s: RunSummary, style: Style): string {
@@ -11,5 +11,7 @@ export function renderSummary(s: RunSummary, style: Style): string {
   ];
   const head = s.interrupted ? style.red('interrupted') : s.failed > 0 ? style.red('FAILED') : style.green('ok');
   const saved = s.savedMs > 0 ? ` (cache saved ${formatDuration(s.savedMs)})` : '';
-  return `reprovm: ${head}: ${s.total} task${s.total === 1 ? '' : 's'}: ${parts.join(', ')} in ${formatDuration(s.wallMs)}${saved}`;
+  const r = s.remote;
+  const remote = r ? `; remote: ${r.hits} hit${r.hits === 1 ? '' : 's'}, ${formatBytes(r.bytesDownloaded)} down, ${formatBytes(r.bytesUploaded)} up` : '';
+  return `reprovm: ${head}: ${s.total} task${s.total === 1 ? '' : 's'}: ${parts.join(', ')} in ${formatDuration(s.wallMs)}${saved}${remote}`;
 }

@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
  * Only graphs without errors are cached, so a cached graph never hides a diagnostic. A
  * missing, stale or unreadable file is simply rebuilt.
  */
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2; // 2: a task's retries may be unset
 
 interface CachedGraph {
   readonly version: number;

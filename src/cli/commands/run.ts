@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { CodecName } from '../../cas/codec.js';
 import { EventBus, type Reporter } from '../../events/bus.js';
@@ -17,23 +18,31 @@ import { PlainReporter } from '../../report/plain-reporter.js';
 import { ProfileReporter } from '../../report/profile-reporter.js';
 import { RunSummaryReporter } from '../../report/run-summary-reporter.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
+import { loadCliConfig, type ConfigFlags } from '../cli-config.js';
 import { openWorkspace } from '../open-workspace.js';
+import { resolveRunSettings } from '../run-settings.js';
+import { busSink, flushUploads, openRemoteStore, remoteTierFactory, resolveRemote, type RemoteMode } from '../remote-options.js';
+import type { RemoteTier } from '../../cache/tiered-cache.js';
 import { VERSION } from '../version.js';
+import { attachAuditAndNotify, auditManifestRejection } from '../run-audit-notify.js';
+import { afterRunMaintenance } from '../run-maintenance.js';
+import { MetricsFileReporter } from '../../report/metrics-file-reporter.js';
 
 /** Options of the default command (`reprovm [options] <manifest> [targets...]`) as commander parses them. */
-export interface RunOptions {
+export interface RunOptions extends ConfigFlags {
   jobs?: number;
   force?: boolean;
   dryRun?: boolean;
   keepGoing?: boolean;
   cacheDir?: string;
-  compress: CodecName;
-  fsync: FsyncMode;
+  /** Unset flags with a configuration key are undefined; run-settings.ts resolves them. */
+  compress?: CodecName;
+  fsync?: FsyncMode;
   compressLevel?: number;
-  rate: number;
+  rate?: number;
   burst?: number;
   timeout?: number;
-  killGrace: number;
+  killGrace?: number;
   listTasks?: boolean;
   graph?: boolean;
   json?: boolean;
@@ -50,9 +59,18 @@ export interface RunOptions {
   profile?: string;
   explain?: boolean;
   /** `--strict[=warn|error]`: the hermeticity check (a bare `--strict` arrives as `warn`). */
-  strict?: StrictMode;
+  strict?: StrictMode | 'off';
   /** `--check-repro RATE`: re-execute this fraction of the run's cache hits afterwards. */
   checkRepro?: number;
+  /** `--metrics FILE`: the run's metrics as JSON when it ends (metrics-file-reporter.ts). */
+  metrics?: string;
+  /** `--pushgateway URL`: push the run's metrics there when it ends. */
+  pushgateway?: string;
+  /** `--remote URL`, `--remote-endpoint URL`, `--remote-mode rw|ro|off`, `--require-signature` (remote-options.ts). */
+  remote?: string;
+  remoteEndpoint?: string;
+  remoteMode?: RemoteMode;
+  requireSignature?: boolean;
 }
 
 export interface CliIo {
@@ -68,7 +86,13 @@ const EXIT_USAGE = 2;
 
 /** The main job: load the manifest, take the workspace lock, run (or plan) the build. Returns the exit code. */
 export async function runCommandLine(manifestFile: string, targets: string[], opts: RunOptions, io: CliIo): Promise<number> {
-  const { color, style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, targets, opts, io);
+  const configWorkspace = path.dirname(path.resolve(manifestFile));
+  const { loaded } = loadCliConfig(opts, io, configWorkspace);
+  const settings = resolveRunSettings(opts, loaded.config, { cpus: io.cpus, cwd: process.cwd(), workspace: configWorkspace });
+  const { color, style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, targets, { ...opts, cacheDir: settings.cacheDir }, io).catch(async (error: unknown) => {
+    await auditManifestRejection(error, manifestFile, { loaded, cacheDir: settings.cacheDir, env: io.env }); // security.path-escape
+    throw error;
+  });
 
   if (opts.listTasks) {
     for (const name of graph.order) {
@@ -87,7 +111,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     return EXIT_OK;
   }
 
-  const jobs = opts.jobs ?? io.cpus;
+  const jobs = settings.jobs;
   const bus = new EventBus();
   const human = { style, verbose: opts.verbose === true, quiet: opts.quiet === true, outputMode: opts.outputMode, jobs };
   let reporter: Reporter;
@@ -100,6 +124,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   if (opts.summary !== undefined) bus.subscribe(new RunSummaryReporter(path.resolve(opts.summary), { version: VERSION }));
   if (opts.junit !== undefined) bus.subscribe(new JunitReporter(path.resolve(opts.junit)));
   if (opts.profile !== undefined) bus.subscribe(new ProfileReporter(path.resolve(opts.profile)));
+  if (opts.metrics !== undefined) bus.subscribe(new MetricsFileReporter(path.resolve(opts.metrics)));
   const runKeys = opts.checkRepro !== undefined ? new RunKeyCollector() : undefined;
   if (runKeys) bus.subscribe(runKeys);
   if (opts.verbose && !opts.json) {
@@ -116,6 +141,19 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
 
   const interrupt = new AbortController();
   setMaxListeners(0, interrupt.signal); // one listener per running or waiting task
+  // The remote cache: resolved before the lock, so a usage error costs nothing; the SDK loads only when one is set.
+  const remoteSettings = resolveRemote(opts, loaded, io.env);
+  // Audit log and webhooks: subscribed before the lock so that breaking a stale one is recorded.
+  const sideChannels = attachAuditAndNotify(bus, { loaded, cacheDir, graph, env: io.env, stderr: io.stderr });
+  // Prometheus Pushgateway (--pushgateway, else [prometheus] pushgateway_url): prom-client loads only then.
+  const pushgateway = opts.pushgateway ?? (loaded.config.prometheus.pushgateway_url || undefined);
+  if (pushgateway !== undefined) {
+    const { attachPushgateway } = await import('../../report/metrics-run.js');
+    const warn = (message: string): void => void io.stderr.write(`reprovm: warning: ${message}\n`);
+    attachPushgateway(bus, { url: pushgateway, job: loaded.config.prometheus.job, instance: hostname(), workspace, warn });
+  }
+  const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env) : undefined;
+  let remoteTier: RemoteTier | undefined;
   const groups = new ProcessGroups();
   let interruptSignal: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -139,7 +177,10 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
       signal: interrupt.signal,
       onWait: (owner) =>
         io.stderr.write(`reprovm: waiting for another run in this workspace${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''} to finish...\n`),
-      onStaleBroken: (owner) => io.stderr.write(`reprovm: removed a stale workspace lock left by pid ${owner.pid}\n`),
+      onStaleBroken: (owner) => {
+        sideChannels.audit?.append('lock.stale-broken', { workspace, pid: owner.pid, host: owner.host, since: owner.startedAt });
+        io.stderr.write(`reprovm: removed a stale workspace lock left by pid ${owner.pid}\n`);
+      },
       onCompromised: (e) => io.stderr.write(`reprovm: warning: the workspace lock was lost: ${e.message}\n`),
     });
   } catch (error) {
@@ -149,6 +190,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     }
     throw error;
   }
+  sideChannels.audit?.append('lock.acquired', { workspace });
   try {
     const outcome = await runBuild({
       workspace,
@@ -156,23 +198,30 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
       selected,
       cacheDir,
       jobs,
-      rate: opts.rate,
-      burst: opts.burst ?? Math.max(1, jobs),
+      rate: settings.rate,
+      burst: settings.burst,
       force: opts.force === true,
-      keepGoing: opts.keepGoing === true,
-      defaultTimeoutMs: opts.timeout,
-      killGraceMs: opts.killGrace,
+      keepGoing: settings.keepGoing,
+      defaultTimeoutMs: settings.timeoutMs,
+      killGraceMs: settings.killGraceMs,
       retryBaseMs: Number(io.env.REPROVM_RETRY_BACKOFF_MS ?? 1000),
-      fsync: opts.fsync,
-      compression: { codec: opts.compress, level: opts.compressLevel ?? (opts.compress === 'zstd' ? 3 : 0) },
+      defaultRetries: settings.defaultRetries,
+      fsync: settings.fsync,
+      compression: settings.compression,
       env: io.env,
       interrupt: interrupt.signal,
       groups,
       bus,
       liveOutput: opts.json === true || opts.quiet !== true,
       explain: opts.explain === true,
-      ...(opts.strict ? { strict: opts.strict } : {}),
+      ...(settings.strict ? { strict: settings.strict } : {}),
+      ...(remoteSettings && remoteStore
+        ? { remote: remoteTierFactory(remoteSettings, remoteStore, busSink(bus), interrupt.signal, (t) => (remoteTier = t)) }
+        : {}),
     });
+    // Pending uploads finish before the run ends (an interrupted run drops what has not started).
+    if (remoteTier && !interruptSignal) await flushUploads(remoteTier, io.stderr);
+    const summary = remoteTier ? { ...outcome.summary, remote: remoteTier.totals } : outcome.summary;
     let exitCode = interruptSignal ? signalExitCode(interruptSignal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
     if (runKeys && opts.checkRepro !== undefined && exitCode === EXIT_OK) {
       // A cache hit that does not reproduce is reported as a warning and fails the run.
@@ -185,8 +234,8 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
         rate: opts.checkRepro,
         collected: runKeys,
         bus,
-        killGraceMs: opts.killGrace,
-        defaultTimeoutMs: opts.timeout,
+        killGraceMs: settings.killGraceMs,
+        defaultTimeoutMs: settings.timeoutMs,
         interrupt: interrupt.signal,
         groups,
       });
@@ -196,10 +245,14 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
         if (!opts.json) io.stderr.write(`reprovm: error: --check-repro: ${checked.notReproducible} of ${checked.checked} re-executed cache hits did not reproduce\n`);
       }
     }
-    bus.emit({ type: 'run-finished', time: eventTime(), runId: outcome.runId, exitCode, summary: outcome.summary });
+    bus.emit({ type: 'run-finished', time: eventTime(), runId: outcome.runId, exitCode, summary });
     await bus.close();
+    // Run history, automatic gc and backup: still inside the workspace lock, never failing the run.
+    await afterRunMaintenance({ cacheDir, workspace, loaded, summary: outcome.summary, exitCode, audit: sideChannels.audit, env: io.env, stderr: io.stderr });
     return exitCode;
   } finally {
+    await sideChannels.close();
+    await remoteStore?.close().catch(() => undefined);
     await lock.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,0 +1,53 @@
+/**
+ * Design note: the layout of a shared remote cache, relative to the remote's prefix.
+ *
+ *   cas/<64 hex>          one blob per object, byte-identical to the local object file
+ *                         (`<cache-dir>/cas/objects/ab/cdef…`: 16-byte header + codec payload),
+ *                         named by the SHA-256 of its uncompressed content. Flat, because object
+ *                         stores have no directories to fan out.
+ *   ac/<task key>.json    the action record of a task key, wrapped in a {@link RemoteRecordFile}
+ *                         (format version, the record, optional HMAC signature).
+ *
+ * Ordering is the integrity rule: a record is put only after every blob it names is present
+ * remotely (checked with `stat` before each put, so a present blob is never uploaded again).
+ * A reader therefore never sees a record whose blobs are missing, except after someone deleted
+ * blobs by hand; that is treated as a miss.
+ *
+ * Readers trust nothing: the record's shape and key are checked, its signature when a key is
+ * configured, and every blob is decoded and hashed while it streams in, before it is renamed
+ * into the local CAS (see remote-import.ts).
+ */
+import type { ActionRecord } from '../cas/action-cache.js';
+
+/** Version of the remote record file; a reader that does not know it treats the record as corrupt. */
+export const REMOTE_RECORD_FORMAT = 1;
+
+/** Largest action record file a reader accepts (a record is a few KiB; this bounds memory). */
+export const MAX_REMOTE_RECORD_BYTES = 16 << 20;
+
+/** What `ac/<key>.json` holds. */
+export interface RemoteRecordFile {
+  readonly format: typeof REMOTE_RECORD_FORMAT;
+  readonly record: ActionRecord;
+  /** `hmac-sha256:<64 hex>` over the record (signing.ts); absent when the writer had no key. */
+  readonly signature?: string;
+}
+
+/** Remote key of a blob. */
+export function casKey(digest: string): string {
+  return `cas/${digest}`;
+}
+
+/** Remote key of an action record. */
+export function acKey(taskKey: string): string {
+  return `ac/${taskKey}.json`;
+}
+
+/** The digests of every blob a record names: file outputs and the captured logs. */
+export function blobsOf(record: ActionRecord): string[] {
+  const digests = new Set<string>();
+  for (const o of record.outputs) if (o.kind === 'file' && o.digest !== undefined) digests.add(o.digest);
+  if (record.stdout !== undefined) digests.add(record.stdout);
+  if (record.stderr !== undefined) digests.add(record.stderr);
+  return [...digests];
+}

@@ -1,0 +1,292 @@
+/**
+ * The remote tier of the cache: local first (the caller's job), then this. It owns the fault
+ * policy for everything that talks to the remote during a run:
+ *
+ * - every request goes through {@link RemoteTier.guard}: the circuit breaker (breaker.ts) may
+ *   refuse it; a failure is classified (blob-store.ts) and reported once per kind and run as a
+ *   warning (`remote auth failed: …`, `remote cache unavailable: …`, …), never thrown, so a
+ *   remote can slow a build by a bounded amount but never fail it;
+ * - an auth error stops that direction (reads or writes) for the rest of the run, a missing
+ *   bucket stops both: every further request would fail the same way;
+ * - a remote hit is verified before anything lands in the local CAS: record shape and key,
+ *   signature when a key is configured, and every blob's digest while it streams
+ *   (remote-import.ts). The record is written to the local action cache last.
+ */
+import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
+import { recordProblem } from '../cas/action-cache.js';
+import type { ObjectStore } from '../cas/object-store.js';
+import type { MissReason, RemoteSummary, RemoteWarningKind } from '../events/events.js';
+import type { FileDigest, TaskKey } from '../hash/digest.js';
+import { BlobStoreError, type BlobStore } from '../remote/blob-store.js';
+import type { CircuitBreaker } from './breaker.js';
+import { Limiter } from './limiter.js';
+import { importBlob } from './remote-import.js';
+import { acKey, blobsOf, casKey, MAX_REMOTE_RECORD_BYTES, REMOTE_RECORD_FORMAT, type RemoteRecordFile } from './remote-layout.js';
+import { checkSignature, signRecord } from './signing.js';
+import { Uploader, type UploadProgress } from './uploader.js';
+
+export type { RemoteWarningKind };
+
+/** How the tier reports what happened (the run turns these into events). */
+export interface RemoteSink {
+  warning(message: string, kind: RemoteWarningKind, task?: string): void;
+  transfer(t: RemoteTransfer): void;
+}
+
+/** One task's worth of data moved to or from the remote. */
+export interface RemoteTransfer {
+  readonly direction: 'download' | 'upload';
+  readonly task: string;
+  readonly key: string;
+  /** Blobs actually moved (present ones are skipped). */
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+}
+
+/** The outcome of looking a key up in the remote. */
+export type RemoteFetch =
+  | { readonly kind: 'hit'; readonly record: ActionRecord; readonly bytesDownloaded: number }
+  | { readonly kind: 'miss'; readonly reason: MissReason; readonly detail?: string };
+
+/** Totals of a run's remote traffic (the summary line and `run-finished`). */
+export type RemoteTotals = RemoteSummary;
+
+export interface RemoteTierOptions {
+  readonly remote: BlobStore;
+  /** `ro`: never write. (`off` is no tier at all.) */
+  readonly mode: 'rw' | 'ro';
+  readonly signingKey?: Buffer;
+  readonly concurrency: number;
+  readonly breaker: CircuitBreaker;
+  readonly sink: RemoteSink;
+  readonly local: ObjectStore;
+  readonly signal?: AbortSignal;
+}
+
+type Guarded<T> = { ok: true; value: T } | { ok: false; kind: RemoteWarningKind | 'refused' };
+
+export class RemoteTier {
+  readonly #o: RemoteTierOptions;
+  readonly #warned = new Set<RemoteWarningKind>();
+  readonly #downloads: Limiter;
+  readonly #uploader: Uploader | undefined;
+  #readOff = false;
+  #writeOff = false;
+  #hits = 0;
+  #misses = 0;
+  #bytesDown = 0;
+
+  constructor(opts: RemoteTierOptions) {
+    this.#o = opts;
+    this.#downloads = new Limiter(opts.concurrency);
+    this.#uploader =
+      opts.mode === 'rw'
+        ? new Uploader({
+            remote: opts.remote,
+            local: opts.local,
+            concurrency: opts.concurrency,
+            encodeRecord: (r) => this.encodeRecord(r),
+            guard: (fn) => this.guard('write', fn),
+            onUploaded: (record, blobs, bytes, durationMs) =>
+              opts.sink.transfer({ direction: 'upload', task: record.task, key: record.key, blobs, bytes, durationMs }),
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          })
+        : undefined;
+  }
+
+  /** Description of the remote without credentials. */
+  get description(): string {
+    return this.#o.remote.description;
+  }
+
+  get totals(): RemoteTotals {
+    const up: UploadProgress | undefined = this.#uploader?.progress;
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      bytesDownloaded: this.#bytesDown,
+      bytesUploaded: up?.bytesUploaded ?? 0,
+      recordsUploaded: up?.recordsUploaded ?? 0,
+      blobsUploaded: up?.blobsUploaded ?? 0,
+    };
+  }
+
+  /** The bytes of `ac/<key>.json` for a record, signed when a key is configured. */
+  encodeRecord(record: ActionRecord): Buffer {
+    const file: RemoteRecordFile = {
+      format: REMOTE_RECORD_FORMAT,
+      record,
+      ...(this.#o.signingKey ? { signature: signRecord(record, this.#o.signingKey) } : {}),
+    };
+    return Buffer.from(`${JSON.stringify(file)}\n`);
+  }
+
+  /**
+   * Runs one request under the fault policy. Never throws: failures are classified, counted
+   * by the breaker when they are outages, and reported once per kind.
+   */
+  async guard<T>(direction: 'read' | 'write', fn: () => Promise<T>): Promise<Guarded<T>> {
+    if ((direction === 'read' ? this.#readOff : this.#writeOff) || this.#o.signal?.aborted) return { ok: false, kind: 'refused' };
+    if (!this.#o.breaker.allow()) return { ok: false, kind: 'refused' };
+    try {
+      const value = await fn();
+      this.#o.breaker.success();
+      return { ok: true, value };
+    } catch (e: unknown) {
+      return { ok: false, kind: this.#failed(direction, e) };
+    }
+  }
+
+  #failed(direction: 'read' | 'write', e: unknown): RemoteWarningKind {
+    const kind = e instanceof BlobStoreError ? e.kind : 'permanent';
+    const msg = e instanceof Error ? e.message : String(e);
+    const where = this.#o.remote.description;
+    switch (kind) {
+      case 'transient': {
+        this.warnOnce('unavailable', `remote cache ${where} unavailable: ${msg}; continuing without it`);
+        if (this.#o.breaker.failure() && this.#o.breaker.timesOpened === 1) {
+          this.warnOnce('breaker', `remote cache ${where} failed repeatedly; not calling it for a while (circuit breaker open)`);
+        }
+        return 'unavailable';
+      }
+      case 'auth':
+        if (direction === 'read') this.#readOff = true;
+        else this.#writeOff = true;
+        this.warnOnce('auth', `remote auth failed: ${where}: ${msg}; check the credentials (the remote is not used for ${direction === 'read' ? 'reads' : 'writes'} in this run)`);
+        return 'auth';
+      case 'no-bucket':
+        this.#readOff = true;
+        this.#writeOff = true;
+        this.warnOnce('no-bucket', `remote cache ${where}: the bucket does not exist (create it with "reprovm cache init-remote"); not using the remote in this run`);
+        return 'no-bucket';
+      case 'integrity':
+        this.#o.breaker.success(); // the server answered; this is about the bytes, not an outage
+        this.warnOnce('integrity', `remote cache ${where} sent a damaged response: ${msg}; it was not used`);
+        return 'integrity';
+      case 'permanent':
+        this.warnOnce('error', `remote cache ${where} error: ${msg}`);
+        return 'error';
+    }
+  }
+
+  warnOnce(kind: RemoteWarningKind, message: string, task?: string): void {
+    if (this.#warned.has(kind)) return;
+    this.#warned.add(kind);
+    this.#o.sink.warning(message, kind, task);
+  }
+
+  /** Looks `key` up remotely; on a verified hit its blobs and record are in the local cache afterwards. */
+  async fetch(key: TaskKey, task: string, actions: ActionCache): Promise<RemoteFetch> {
+    const result = await this.#fetch(key, task, actions);
+    if (result.kind === 'hit') this.#hits += 1;
+    else this.#misses += 1;
+    return result;
+  }
+
+  async #fetch(key: TaskKey, task: string, actions: ActionCache): Promise<RemoteFetch> {
+    const started = performance.now();
+    const got = await this.#downloads.run(() => this.guard('read', () => this.#readRecord(key)));
+    if (!got.ok) return { kind: 'miss', reason: got.kind === 'integrity' ? 'corrupt' : 'remote-error' };
+    if (got.value === undefined) return { kind: 'miss', reason: 'no-record' };
+    let bytes = got.value.length;
+    this.#bytesDown += bytes;
+    const parsed = this.#parseRecord(got.value, key, task);
+    if (parsed.kind === 'miss') return parsed;
+    const record = parsed.record;
+
+    let moved = 0;
+    const outcomes = await Promise.all(
+      blobsOf(record).map(async (digest): Promise<RemoteFetch | number> => {
+        if (await this.#o.local.has(digest)) return 0;
+        return this.#downloads.run(async () => {
+          const r = await this.guard('read', () => this.#importBlob(digest as FileDigest));
+          if (!r.ok) return { kind: 'miss', reason: r.kind === 'integrity' ? 'corrupt' : 'remote-error' };
+          if (r.value === 'missing') return { kind: 'miss', reason: 'no-record', detail: `blob ${digest} is missing remotely` };
+          if (typeof r.value === 'string') {
+            this.warnOnce('integrity', `remote cache ${this.description}: blob ${digest.slice(0, 12)}… of task "${task}" failed verification (${r.value}); it was not imported and the task runs`, task);
+            return { kind: 'miss', reason: 'corrupt' };
+          }
+          moved += 1;
+          this.#bytesDown += r.value;
+          bytes += r.value;
+          return r.value;
+        });
+      }),
+    );
+    const miss = outcomes.find((o): o is RemoteFetch => typeof o !== 'number');
+    if (miss !== undefined) return miss;
+    await actions.put(record);
+    this.#o.sink.transfer({ direction: 'download', task, key, blobs: moved, bytes, durationMs: Math.round(performance.now() - started) });
+    return { kind: 'hit', record, bytesDownloaded: bytes };
+  }
+
+  async #readRecord(key: TaskKey): Promise<Buffer | undefined> {
+    const body = await this.#o.remote.get(acKey(key));
+    if (body === undefined) return undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_REMOTE_RECORD_BYTES) {
+        body.destroy();
+        throw new BlobStoreError('integrity', `action record ${key} is larger than ${MAX_REMOTE_RECORD_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** Imports one blob; 'missing', the corruption message, or the bytes received. */
+  async #importBlob(digest: FileDigest): Promise<number | string> {
+    const body = await this.#o.remote.get(casKey(digest));
+    if (body === undefined) return 'missing';
+    const r = await importBlob(this.#o.local, digest, body);
+    return r.ok ? r.bytes : r.message;
+  }
+
+  #parseRecord(bytes: Buffer, key: TaskKey, task: string): { kind: 'hit'; record: ActionRecord } | Extract<RemoteFetch, { kind: 'miss' }> {
+    let file: unknown;
+    try {
+      file = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      file = undefined;
+    }
+    const f = file as Partial<RemoteRecordFile> | undefined;
+    const problem =
+      typeof f !== 'object' || f === null
+        ? 'not a JSON object'
+        : f.format !== REMOTE_RECORD_FORMAT
+          ? `unknown format ${JSON.stringify(f.format)}`
+          : recordProblem(f.record, key);
+    if (problem !== undefined || f?.record === undefined) {
+      this.warnOnce('integrity', `remote cache ${this.description}: the action record of task "${task}" is malformed (${problem ?? 'no record'}); ignored`, task);
+      return { kind: 'miss', reason: 'corrupt' };
+    }
+    if (this.#o.signingKey) {
+      const verdict = checkSignature(f.record, f.signature, this.#o.signingKey);
+      if (verdict !== 'valid') {
+        const what = verdict === 'missing' ? 'is not signed' : 'has a bad signature';
+        this.warnOnce('signature', `remote cache ${this.description}: the action record of task "${task}" ${what}; not restored (records that fail the signature check are misses)`, task);
+        return { kind: 'miss', reason: 'signature', detail: what };
+      }
+    }
+    return { kind: 'hit', record: f.record };
+  }
+
+  /** Queues a finished task's record for upload (rw mode); returns at once. */
+  upload(record: ActionRecord): void {
+    if (this.#writeOff) return;
+    this.#uploader?.enqueue(record);
+  }
+
+  /** Waits for queued uploads. */
+  async flush(onProgress?: (p: UploadProgress) => void): Promise<UploadProgress | undefined> {
+    return this.#uploader?.flush(onProgress);
+  }
+
+  /** Progress of the uploads (undefined in ro mode). */
+  get uploads(): UploadProgress | undefined {
+    return this.#uploader?.progress;
+  }
+}

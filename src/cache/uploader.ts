@@ -1,0 +1,151 @@
+/**
+ * Background uploads of finished tasks to the remote cache, with bounded concurrency.
+ *
+ * For each record: every blob it names is made present remotely first (a `stat` per blob; a
+ * blob already there with the right size is never uploaded again, and a blob shared by many
+ * records is handled once per run), and only when all of them are there is the record put.
+ * A record whose blobs could not all be uploaded is dropped, so an interrupted or failing run
+ * never leaves a record whose blobs are missing. Uploads run while other tasks execute; the
+ * run calls {@link Uploader.flush} before it exits.
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import type { ActionRecord } from '../cas/action-cache.js';
+import type { ObjectStore } from '../cas/object-store.js';
+import type { BlobStore } from '../remote/blob-store.js';
+import { ResilientBlobStore } from '../remote/resilient-store.js';
+import { Limiter } from './limiter.js';
+import { acKey, blobsOf, casKey } from './remote-layout.js';
+
+/** Blobs up to this size are read into memory and put in one request; larger ones stream. */
+const BUFFERED_MAX = 8 << 20;
+
+/** Progress of the uploads so far (for the progress line and the summary). */
+export interface UploadProgress {
+  readonly recordsQueued: number;
+  readonly recordsDone: number;
+  readonly recordsUploaded: number;
+  readonly recordsDropped: number;
+  readonly blobsUploaded: number;
+  readonly bytesUploaded: number;
+}
+
+export interface UploaderOptions {
+  readonly remote: BlobStore;
+  readonly local: ObjectStore;
+  readonly concurrency: number;
+  /** The bytes of `ac/<key>.json` for a record (signed when a key is configured). */
+  readonly encodeRecord: (record: ActionRecord) => Buffer;
+  /**
+   * Runs one remote request under the tier's fault policy (breaker, classification, one
+   * warning per kind). Returns `{ ok: false }` when it failed or was not attempted.
+   */
+  readonly guard: <T>(fn: () => Promise<T>) => Promise<{ ok: true; value: T } | { ok: false }>;
+  /** Called when a record reached the remote. */
+  readonly onUploaded?: (record: ActionRecord, blobs: number, bytes: number, durationMs: number) => void;
+  /** Aborts queued work (an interrupted run). */
+  readonly signal?: AbortSignal;
+}
+
+export class Uploader {
+  readonly #opts: UploaderOptions;
+  readonly #limit: Limiter;
+  /** Per digest: the bytes this run uploaded for it (0 when it was already there), or undefined when it failed. */
+  readonly #blobs = new Map<string, Promise<number | undefined>>();
+  readonly #pending = new Set<Promise<void>>();
+  #queued = 0;
+  #done = 0;
+  #uploaded = 0;
+  #dropped = 0;
+  #blobsUploaded = 0;
+  #bytes = 0;
+
+  constructor(opts: UploaderOptions) {
+    this.#opts = opts;
+    this.#limit = new Limiter(opts.concurrency);
+  }
+
+  get progress(): UploadProgress {
+    return {
+      recordsQueued: this.#queued,
+      recordsDone: this.#done,
+      recordsUploaded: this.#uploaded,
+      recordsDropped: this.#dropped,
+      blobsUploaded: this.#blobsUploaded,
+      bytesUploaded: this.#bytes,
+    };
+  }
+
+  /** Queues a record (its blobs must be in the local store); returns at once. */
+  enqueue(record: ActionRecord): void {
+    this.#queued += 1;
+    const p = this.#upload(record)
+      .catch(() => false)
+      .then((ok) => {
+        this.#done += 1;
+        if (ok) this.#uploaded += 1;
+        else this.#dropped += 1;
+        this.#pending.delete(p);
+      });
+    this.#pending.add(p);
+  }
+
+  /** Waits until every queued record is uploaded or dropped; `onProgress` is called as they finish. */
+  async flush(onProgress?: (p: UploadProgress) => void): Promise<UploadProgress> {
+    while (this.#pending.size > 0) {
+      await Promise.race(this.#pending);
+      onProgress?.(this.progress);
+    }
+    return this.progress;
+  }
+
+  async #upload(record: ActionRecord): Promise<boolean> {
+    const started = performance.now();
+    const digests = blobsOf(record);
+    const sizes = await Promise.all(digests.map((d) => this.#blob(d)));
+    if (sizes.some((s) => s === undefined) || this.#opts.signal?.aborted) return false;
+    const body = this.#opts.encodeRecord(record);
+    const put = await this.#limit.run(() =>
+      this.#opts.guard(() => this.#opts.remote.put(acKey(record.key), body, { size: body.length, contentType: 'application/json' })),
+    );
+    if (!put.ok) return false;
+    const bytes = body.length + sizes.reduce<number>((a, s) => a + (s ?? 0), 0);
+    this.#bytes += body.length;
+    this.#opts.onUploaded?.(record, sizes.filter((s) => (s ?? 0) > 0).length, bytes, Math.round(performance.now() - started));
+    return true;
+  }
+
+  #blob(digest: string): Promise<number | undefined> {
+    let p = this.#blobs.get(digest);
+    if (p === undefined) {
+      p = this.#putBlob(digest).catch(() => undefined);
+      this.#blobs.set(digest, p);
+    }
+    return p;
+  }
+
+  async #putBlob(digest: string): Promise<number | undefined> {
+    const file = this.#opts.local.objectPath(digest);
+    const size = (await stat(file)).size;
+    const key = casKey(digest);
+    return this.#limit.run(async () => {
+      if (this.#opts.signal?.aborted) return undefined;
+      const there = await this.#opts.guard(() => this.#opts.remote.stat(key));
+      if (!there.ok) return undefined;
+      // A remote copy of another size is a torn upload from someone else: replace it.
+      if (there.value !== undefined && there.value.size === size) return 0;
+      const remote = this.#opts.remote;
+      const opts = { size, contentType: 'application/octet-stream' };
+      const put = await this.#opts.guard(async () => {
+        if (size <= BUFFERED_MAX) return remote.put(key, await readFile(file), opts);
+        // A stream cannot be replayed: with the retrying wrapper, reopen the file per attempt.
+        if (remote instanceof ResilientBlobStore) return remote.putFrom(key, () => createReadStream(file), opts);
+        return remote.put(key, createReadStream(file), opts);
+      });
+      if (!put.ok) return undefined;
+      this.#blobsUploaded += 1;
+      this.#bytes += size;
+      return size;
+    });
+  }
+}

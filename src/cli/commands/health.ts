@@ -1,0 +1,52 @@
+/**
+ * `reprovm health [--json]` (also the default command's `--health-check`): exit 0 ok,
+ * 1 warning, 2 critical. The checks are in src/ops/health.ts.
+ */
+import type { Command } from 'commander';
+import { checkHealth, healthExitCode, type HealthReport } from '../../ops/health.js';
+import type { BlobStore } from '../../remote/blob-store.js';
+import { describeError, loadOpsContext, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
+import { openConfiguredRemote } from './remote-access.js';
+
+/** Human text of a health report. */
+export function formatHealth(r: HealthReport): string {
+  const lines = r.checks.map((c) => `[${c.status === 'ok' ? 'ok' : c.status === 'warning' ? 'WARN' : 'CRIT'}] ${c.name}: ${c.message}`);
+  lines.push(`reprovm: health: ${r.status}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Registers `health`; `done` receives the exit code. */
+export function registerHealthCommand(program: Command, io: OpsIo, done: (code: number) => void): void {
+  withOpsOptions(program.command('health'))
+    .description('check the cache dir, free disk, a sample of the cache, the remote, locks and the config; exit 0 ok / 1 warning / 2 critical')
+    .option('--json', 'print the report as JSON: {status, checks: [{name, status, message}]}')
+    .action(async (opts: OpsOptions & { json?: boolean }) => {
+      const loaded = loadOpsContext(opts, io);
+      let report: HealthReport;
+      if (!loaded.ok) {
+        // The configuration itself is broken: that alone is critical.
+        report = { status: 'critical', checks: [{ name: 'config', status: 'critical', message: loaded.message }] };
+      } else {
+        const ctx = loaded.ctx;
+        let remote: BlobStore | undefined;
+        let remoteProblem: string | undefined;
+        try {
+          remote = await openConfiguredRemote(ctx.loaded.config, io.env, io.cwd);
+        } catch (error) {
+          remoteProblem = describeError(error);
+        }
+        try {
+          report = await checkHealth({ cacheDir: ctx.cacheDir, config: ctx.loaded.config, ...(remote ? { remote } : {}) });
+          if (remoteProblem !== undefined) {
+            const checks = report.checks.map((c) => (c.name === 'remote' ? { ...c, status: 'critical' as const, message: `cannot open the remote: ${remoteProblem}` } : c));
+            report = { status: 'critical', checks };
+          }
+        } finally {
+          await remote?.close();
+          await ctx.close();
+        }
+      }
+      io.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatHealth(report));
+      done(healthExitCode(report.status));
+    });
+}

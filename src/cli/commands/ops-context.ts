@@ -1,0 +1,80 @@
+/**
+ * What the maintenance commands (`cache`, `health`, `backup`) start from: the configuration
+ * (`--config`, `REPROVM_CONFIG`, ./reprovm.conf, ...; env overrides), the cache directory
+ * (`--cache-dir`, else `cache_dir`, else ./.reprovm) and the audit log when enabled.
+ */
+import type { Command } from 'commander';
+import { ConfigError, loadConfig, type LoadedConfig } from '../../config/load.js';
+import { openAuditLog, type AuditEventType, type AuditLog } from '../../ops/audit-log.js';
+import { resolveOpsCacheDir } from '../cache-location.js';
+
+/** The streams and environment a maintenance command gets from main.ts. */
+export interface OpsIo {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly cwd: string;
+}
+
+/** Options every maintenance command accepts. */
+export interface OpsOptions {
+  cacheDir?: string;
+  config?: string;
+}
+
+/** A loaded maintenance context. */
+export interface OpsContext {
+  readonly loaded: LoadedConfig;
+  readonly cacheDir: string;
+  readonly audit: AuditLog | undefined;
+  /** Append an audit entry when the log is enabled (never throws). */
+  record(type: AuditEventType, details: Record<string, unknown>): void;
+  close(): Promise<void>;
+}
+
+/** Adds `--cache-dir` and `--config` to a maintenance command. */
+export function withOpsOptions(cmd: Command): Command {
+  return cmd
+    .option('--cache-dir <dir>', 'cache directory (default: the configured cache_dir, else ./.reprovm)')
+    .option('--config <file>', 'configuration file (default: REPROVM_CONFIG, ./reprovm.conf, ./.reprovm/reprovm.conf, /etc/reprovm/reprovm.conf)');
+}
+
+/**
+ * Load config and cache dir. A bad configuration is a value (`message`, one line per problem);
+ * unknown-key warnings are printed on stderr.
+ */
+export function loadOpsContext(opts: OpsOptions, io: OpsIo): { ok: true; ctx: OpsContext } | { ok: false; message: string } {
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig({ ...(opts.config ? { explicitFile: opts.config } : {}), env: io.env, workspace: io.cwd });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return { ok: false, message: error.message };
+  }
+  for (const w of loaded.warnings) io.stderr.write(`reprovm: warning: ${w}\n`);
+  const cacheDir = resolveOpsCacheDir(opts.cacheDir, loaded, io.cwd);
+  const audit = openAuditLog(loaded.config, cacheDir, { warn: (m) => io.stderr.write(`reprovm: warning: ${m}\n`) });
+  const ctx: OpsContext = {
+    loaded,
+    cacheDir,
+    audit,
+    record: (type, details) => audit?.append(type, details),
+    close: async () => {
+      await audit?.close();
+    },
+  };
+  return { ok: true, ctx };
+}
+
+/** {@link loadOpsContext}, printing a configuration error (the caller exits 2 on undefined). */
+export function openOpsContext(opts: OpsOptions, io: OpsIo): OpsContext | undefined {
+  const r = loadOpsContext(opts, io);
+  if (r.ok) return r.ctx;
+  io.stderr.write(`reprovm: error: ${r.message}\n`);
+  return undefined;
+}
+
+/** One line for an error that ended a maintenance command. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

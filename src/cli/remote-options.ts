@@ -1,0 +1,167 @@
+/**
+ * The remote cache settings of a command: `--remote`, `--remote-endpoint`, `--remote-mode`,
+ * `--require-signature` over the configuration (`[remote]`, whose environment overrides such as
+ * `REPROVM_REMOTE` and `REPROVM_REMOTE_ENDPOINT` the loader has applied), plus the signing key
+ * from `REPROVM_CACHE_SIGNING_KEY`. Also opens the store and builds the run's remote tier.
+ */
+import type { ObjectStore } from '../cas/object-store.js';
+import { CircuitBreaker } from '../cache/breaker.js';
+import { signingKeyFrom } from '../cache/signing.js';
+import { RemoteTier, type RemoteSink } from '../cache/tiered-cache.js';
+import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import type { EventBus } from '../events/bus.js';
+import { eventTime } from '../events/events.js';
+import type { BlobStore } from '../remote/blob-store.js';
+import { UsageError } from './load-manifest.js';
+
+export type RemoteMode = 'rw' | 'ro' | 'off';
+
+/** The remote flags as commander parses them. */
+export interface RemoteFlags {
+  remote?: string;
+  remoteEndpoint?: string;
+  remoteMode?: RemoteMode;
+  requireSignature?: boolean;
+  /** `--config FILE` where the command has it. */
+  config?: string;
+}
+
+/** Everything needed to talk to the remote cache. */
+export interface RemoteSettings {
+  readonly url: string;
+  readonly endpoint?: string;
+  readonly mode: RemoteMode;
+  readonly region?: string;
+  readonly pathStyle: boolean;
+  readonly requireSignature: boolean;
+  readonly signingKey?: Buffer;
+  readonly uploadConcurrency: number;
+  readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly retries: number;
+  readonly breakerThreshold: number;
+  readonly breakerCooldownMs: number;
+}
+
+/** Loads the configuration for a command, turning a bad value into a usage error. */
+export function loadConfigOrUsage(env: NodeJS.ProcessEnv, workspace: string | undefined, file?: string): LoadedConfig {
+  try {
+    return loadConfig({ env, ...(workspace === undefined ? {} : { workspace }), ...(file === undefined ? {} : { explicitFile: file }) });
+  } catch (e: unknown) {
+    if (e instanceof ConfigError) throw new UsageError(`reprovm: error: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * The effective remote settings (flags > environment > file > defaults), or undefined when no
+ * remote is configured. Throws {@link UsageError} for `--require-signature` without a key.
+ * Path-style addressing defaults to on when an endpoint is given (what MinIO, Ceph, R2 and
+ * emulators need); `path_style` set anywhere wins.
+ */
+export function resolveRemote(flags: RemoteFlags, loaded: LoadedConfig, env: NodeJS.ProcessEnv): RemoteSettings | undefined {
+  const c = loaded.config.remote;
+  const url = flags.remote ?? c.url;
+  const mode = flags.remoteMode ?? (c.mode as RemoteMode);
+  const requireSignature = flags.requireSignature === true || c.require_signature;
+  const signingKey = signingKeyFrom(env.REPROVM_CACHE_SIGNING_KEY);
+  if (requireSignature && signingKey === undefined) {
+    throw new UsageError('reprovm: error: --require-signature needs a signing key: set REPROVM_CACHE_SIGNING_KEY (the same key the writers use)');
+  }
+  if (url === '' || mode === 'off') return undefined;
+  const endpoint = flags.remoteEndpoint ?? (c.endpoint === '' ? undefined : c.endpoint);
+  const pathStyle = loaded.sourceOf('remote', 'path_style').kind === 'default' ? endpoint !== undefined : c.path_style;
+  return {
+    url,
+    ...(endpoint === undefined ? {} : { endpoint }),
+    mode,
+    ...(c.region === '' ? {} : { region: c.region }),
+    pathStyle,
+    requireSignature,
+    ...(signingKey === undefined ? {} : { signingKey }),
+    uploadConcurrency: Number(c.upload_concurrency),
+    connectTimeoutMs: Number(c.connect_timeout_seconds) * 1000,
+    requestTimeoutMs: Number(c.request_timeout_seconds) * 1000,
+    retries: Number(c.retries),
+    breakerThreshold: Number(c.breaker_threshold),
+    breakerCooldownMs: Number(c.breaker_cooldown_seconds) * 1000,
+  };
+}
+
+/** Opens the store a remote URL names (the SDK is loaded only now), with timeouts and retries. A malformed URL is a usage error. */
+export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv): Promise<BlobStore> {
+  const { openBlobStore } = await import('../remote/open-store.js');
+  const { ResilientBlobStore } = await import('../remote/resilient-store.js');
+  try {
+    const inner = await openBlobStore(s.url, {
+      ...(s.endpoint === undefined ? {} : { endpoint: s.endpoint }),
+      ...(s.region === undefined ? {} : { region: s.region }),
+      pathStyle: s.pathStyle,
+      connectTimeoutMs: s.connectTimeoutMs,
+      requestTimeoutMs: s.requestTimeoutMs,
+      env,
+    });
+    // Timeouts and retries of transient errors; the breaker and the warnings live above (tiered-cache.ts).
+    return new ResilientBlobStore(inner, { retries: s.retries, connectTimeoutMs: s.connectTimeoutMs, requestTimeoutMs: s.requestTimeoutMs });
+  } catch (e: unknown) {
+    const { redactUrl } = await import('../config/redact.js');
+    const why = e instanceof Error ? e.message : String(e);
+    throw new UsageError(`reprovm: error: cannot use the remote cache ${redactUrl(s.url)}: ${why}`);
+  }
+}
+
+/** A sink that turns the tier's reports into run events. */
+export function busSink(bus: EventBus): RemoteSink {
+  return {
+    warning: (message, kind, task) => bus.emit({ type: 'warning', time: eventTime(), message, ...(task === undefined ? {} : { task }), remote: { kind } }),
+    transfer: (t) => bus.emit({ type: 'remote-transfer', time: eventTime(), ...t }),
+  };
+}
+
+/** Builds the run's remote tier once the run has opened its local store. */
+export function remoteTierFactory(
+  s: RemoteSettings,
+  store: BlobStore,
+  sink: RemoteSink,
+  signal: AbortSignal,
+  onCreate: (tier: RemoteTier) => void,
+): (local: ObjectStore) => RemoteTier {
+  return (local) => {
+    const tier = new RemoteTier({
+      remote: store,
+      mode: s.mode === 'ro' ? 'ro' : 'rw',
+      ...(s.signingKey === undefined ? {} : { signingKey: s.signingKey }),
+      concurrency: s.uploadConcurrency,
+      breaker: new CircuitBreaker({ threshold: s.breakerThreshold, cooldownMs: s.breakerCooldownMs }),
+      sink,
+      local,
+      signal,
+    });
+    onCreate(tier);
+    return tier;
+  };
+}
+
+/** A megabyte figure for progress lines. */
+export function formatMB(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes >= 1e7 ? 0 : 1)} MB`;
+}
+
+/**
+ * Waits for a tier's pending uploads, with a progress line on stderr: rewritten in place on a
+ * terminal, one plain line at the start and one at the end otherwise. Nothing when nothing is pending.
+ */
+export async function flushUploads(tier: RemoteTier, stderr: NodeJS.WriteStream, quietStart = false): Promise<void> {
+  const before = tier.uploads;
+  if (before === undefined || before.recordsDone === before.recordsQueued) return;
+  const tty = stderr.isTTY === true;
+  const line = (p: { recordsDone: number; recordsQueued: number; bytesUploaded: number }): string =>
+    `reprovm: uploading to the remote cache: ${p.recordsDone}/${p.recordsQueued} tasks, ${formatMB(p.bytesUploaded)}`;
+  if (!quietStart && !tty) stderr.write(`reprovm: waiting for ${before.recordsQueued - before.recordsDone} uploads to the remote cache ${tier.description}...\n`);
+  const done = await tier.flush((p) => {
+    if (tty) stderr.write(`\r${line(p)}\x1b[K`);
+  });
+  if (done === undefined) return;
+  const dropped = done.recordsDropped > 0 ? `, ${done.recordsDropped} not uploaded` : '';
+  stderr.write(`${tty ? '\r' : ''}reprovm: uploaded ${done.recordsUploaded} tasks (${done.blobsUploaded} blobs, ${formatMB(done.bytesUploaded)}) to the remote cache${dropped}${tty ? '\x1b[K' : ''}\n`);
+}

@@ -1,0 +1,96 @@
+/**
+ * The audit log and webhook notifications of a `run`: opens the configured audit log (batched:
+ * a run appends two entries per task), subscribes the audit and notify reporters to the run's
+ * events, and records what run.ts itself knows (configuration loaded, lock taken or broken,
+ * a manifest rejected for escaping the workspace).
+ */
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import type { EventBus } from '../events/bus.js';
+import type { TaskGraph } from '../graph/types.js';
+import { openAuditLog, type AuditLog } from '../ops/audit-log.js';
+import { configuredTargets } from '../ops/notify/targets.js';
+import { AuditReporter } from '../report/audit-reporter.js';
+import { notifyWaitBound, NotifyReporter } from '../report/notify-reporter.js';
+import { UsageError } from './load-manifest.js';
+import { VERSION } from './version.js';
+
+/** Batching of a run's audit entries: a killed run loses at most this much (see audit-log.ts). */
+const RUN_AUDIT_BATCH = { maxDelayMs: 200, maxEntries: 256 } as const;
+
+/** Names of environment variables whose values are secrets even though no config key holds them. */
+const SECRET_ENV = /^(REPROVM_.*(KEY|TOKEN|SECRET|PASSWORD).*|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AZURE_STORAGE_KEY|AZURE_STORAGE_CONNECTION_STRING|AZURE_STORAGE_SAS_TOKEN)$/;
+
+/** Secret values from the environment, to be redacted from audit details. */
+export function environmentSecrets(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env)
+    .filter(([name, value]) => SECRET_ENV.test(name) && typeof value === 'string' && value.length >= 4)
+    .map(([, value]) => value as string);
+}
+
+export interface RunSideChannels {
+  /** The run's audit log, when enabled. */
+  readonly audit: AuditLog | undefined;
+  /** Writes what is queued and stops the syslog copy. Call after the bus has closed. */
+  close(): Promise<void>;
+}
+
+/** Opens the audit log and subscribes the audit and notify reporters of a real (not dry) run. */
+export function attachAuditAndNotify(
+  bus: EventBus,
+  ctx: { loaded: LoadedConfig; cacheDir: string; graph: TaskGraph; env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream },
+): RunSideChannels {
+  const warn = (message: string): void => void ctx.stderr.write(`reprovm: warning: ${message}\n`);
+  const config = ctx.loaded.config;
+  const audit = openAuditLog(config, ctx.cacheDir, { batch: RUN_AUDIT_BATCH, extraSecrets: environmentSecrets(ctx.env), warn });
+  if (audit) {
+    const uncached = [...ctx.graph.nodes.values()].filter((n) => !n.spec.cache).map((n) => n.spec.name);
+    bus.subscribe(new AuditReporter(audit, { uncachedTasks: uncached }));
+    // The file and its digest only: values may be secrets.
+    audit.append('config.loaded', { file: ctx.loaded.file ?? null, digest: ctx.loaded.digest ?? null });
+  }
+  const n = config.notifications;
+  const targets = configuredTargets(config);
+  if (targets.length > 0 && n.on !== 'never') {
+    const timeoutMs = Math.max(1, n.timeout_seconds * 1000);
+    const backoffMs = Number(ctx.env.REPROVM_NOTIFY_BACKOFF_MS ?? 1000);
+    bus.subscribe(
+      new NotifyReporter({
+        on: n.on,
+        targets,
+        cacheDir: ctx.cacheDir,
+        timeoutMs,
+        retries: n.retries,
+        backoffMs,
+        maxWaitMs: notifyWaitBound(timeoutMs, n.retries, backoffMs),
+        host: hostname(),
+        version: VERSION,
+        warn,
+        ...(audit ? { audit } : {}),
+      }),
+    );
+  }
+  return { audit, close: async () => void (await audit?.close()) };
+}
+
+/**
+ * When a manifest is rejected because a path escapes the workspace, records a
+ * `security.path-escape` entry in the configured audit log. Never throws: the caller rethrows
+ * the original error.
+ */
+export async function auditManifestRejection(
+  error: unknown,
+  manifestFile: string,
+  ctx: { loaded: LoadedConfig; cacheDir: string; env: NodeJS.ProcessEnv },
+): Promise<void> {
+  if (!(error instanceof UsageError)) return;
+  const escapes = error.diagnostics.filter((d) => d.code === 'path-escape');
+  if (escapes.length === 0) return;
+  const audit = openAuditLog(ctx.loaded.config, ctx.cacheDir, { extraSecrets: environmentSecrets(ctx.env) });
+  audit?.append('security.path-escape', {
+    manifest: path.resolve(manifestFile),
+    problems: escapes.map((d) => (d.span ? `${path.basename(d.span.file)}:${d.span.line}:${d.span.col}: ${d.message}` : d.message)),
+  });
+  await audit?.close();
+}

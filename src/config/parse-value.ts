@@ -1,0 +1,66 @@
+import { parseDurationSeconds } from './durations.js';
+import type { KeyType } from './schema.js';
+
+/** A parsed configuration value, or what was expected instead (a phrase naming the allowed values). */
+export type ParsedValue =
+  | { readonly ok: true; readonly value: number | boolean | string | readonly string[] }
+  | { readonly ok: false; readonly expected: string };
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off']);
+
+/** The allowed values of a type, as said in error messages (`expected ...`). */
+export function describeType(type: KeyType): string {
+  switch (type.kind) {
+    case 'int':
+      return type.max === undefined ? `a whole number of at least ${type.min}` : `a whole number from ${type.min} to ${type.max}`;
+    case 'number':
+      return `a number of at least ${type.min}${type.allowInfinity ? ', or inf' : ''}`;
+    case 'bool':
+      return 'one of: true, false, yes, no, on, off, 1, 0';
+    case 'enum':
+      return `one of: ${type.values.join(', ')}`;
+    case 'duration':
+      return 'a duration: seconds (90) or with a unit (90s, 15m, 2h, 1d)';
+    case 'string':
+      return 'text';
+    case 'list':
+      return 'a list of words separated by commas or spaces';
+  }
+}
+
+/** Parses the raw text of a value (from the file or the environment) against its schema type. */
+export function parseValue(type: KeyType, raw: string): ParsedValue {
+  const text = raw.trim();
+  const bad: ParsedValue = { ok: false, expected: describeType(type) };
+  switch (type.kind) {
+    case 'int': {
+      if (!/^[+-]?\d+$/.test(text)) return bad;
+      const n = Number(text);
+      return n < type.min || (type.max !== undefined && n > type.max) ? bad : { ok: true, value: n };
+    }
+    case 'number': {
+      const lower = text.toLowerCase();
+      if (type.allowInfinity && (lower === 'inf' || lower === 'infinity')) return { ok: true, value: Infinity };
+      if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) return bad;
+      const n = Number(text);
+      return n < type.min ? bad : { ok: true, value: n };
+    }
+    case 'bool': {
+      const lower = text.toLowerCase();
+      if (TRUE.has(lower)) return { ok: true, value: true };
+      if (FALSE.has(lower)) return { ok: true, value: false };
+      return bad;
+    }
+    case 'enum':
+      return type.values.includes(text) ? { ok: true, value: text } : bad;
+    case 'duration': {
+      const s = parseDurationSeconds(text);
+      return s === undefined ? bad : { ok: true, value: s };
+    }
+    case 'string':
+      return { ok: true, value: raw };
+    case 'list':
+      return { ok: true, value: text.split(/[\s,]+/).filter((w) => w !== '') };
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The HTTP application: fastify with routes and request validation generated from
+ * openapi.yaml (fastify-openapi-glue, spec-first), bearer-token auth per route role
+ * (`x-fastify-config.role` in the spec), the audit of every state-changing request, and
+ * errors as `{"error": {"code", "message"}}` only.
+ *
+ * Validation is strict: `additionalProperties: false` rejects (Ajv's removeAdditional is off)
+ * and JSON bodies are not type-coerced (`"jobs": "4"` is a 400). Only integer query parameters
+ * are converted from their text before validation, since a query string has no types.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import openapiGlue from 'fastify-openapi-glue';
+import { ApiError, errorBody, type ApiErrorCode } from './api-error.js';
+import { roleAllows, type Role } from './auth.js';
+import type { ServerContext } from './context.js';
+import { opsHandlers } from './handlers-ops.js';
+import { runHandlers } from './handlers-runs.js';
+
+export interface AppOptions {
+  /** The parsed openapi.yaml. */
+  readonly spec: object;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Where unexpected errors are reported (never to the client). */
+  readonly logError: (message: string) => void;
+}
+
+interface RouteConfig {
+  readonly role?: Role;
+  readonly open?: 'health' | 'metrics';
+}
+
+interface Caller {
+  readonly name: string;
+  readonly role: Role;
+}
+
+/** Builds the app (not listening yet). */
+export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimitBytes,
+    requestTimeout: opts.requestTimeoutMs,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
+  });
+  const callers = new WeakMap<FastifyRequest, Caller>();
+  const callerOf = (req: FastifyRequest): string => callers.get(req)?.name ?? 'anonymous';
+  const roleOf = (req: FastifyRequest): Role => callers.get(req)?.role ?? 'read';
+
+  // An empty body with a JSON content type is an empty object (curl -X POST -H 'content-type: application/json').
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  // Bodies are JSON only: any other type is a 415, never a string handed to a handler.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') done(null, {});
+    else defaultJson(req, String(body), done);
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const route = req.routeOptions.config as RouteConfig;
+    if (route.role === undefined) return; // unknown route: the 404 handler answers
+    const current = ctx.current();
+    const server = current.config.server;
+    if ((route.open === 'health' && server.open_health) || (route.open === 'metrics' && server.open_metrics)) {
+      callers.set(req, { name: 'anonymous', role: 'read' });
+      return;
+    }
+    if (current.authDisabled) {
+      callers.set(req, { name: 'anonymous', role: 'admin' });
+      return;
+    }
+    const result = current.tokens.check(req.headers.authorization);
+    if (result.kind !== 'ok') {
+      reply.header('www-authenticate', 'Bearer');
+      if (result.kind === 'missing') throw new ApiError(401, 'unauthorized', 'this route needs a token: send "Authorization: Bearer <token>"');
+      ctx.audit?.append('security.bad-token', { method: req.method, path: req.url.split('?')[0], ip: req.ip });
+      throw new ApiError(401, 'unauthorized', 'the bearer token is not valid');
+    }
+    callers.set(req, { name: result.name, role: result.role });
+    if (!roleAllows(result.role, route.role)) {
+      throw new ApiError(403, 'forbidden', `token "${result.name}" has the ${result.role} role; ${req.method} ${req.routeOptions.url} needs ${route.role}`);
+    }
+  });
+
+  // A query string has no types: integer parameters arrive as text.
+  app.addHook('preValidation', async (req) => {
+    const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
+    const query = req.query as Record<string, unknown> | undefined;
+    if (!props || !query) return;
+    for (const [name, schema] of Object.entries(props)) {
+      const v = query[name];
+      if (schema.type === 'integer' && typeof v === 'string' && /^-?\d{1,15}$/.test(v)) query[name] = Number(v);
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.config as RouteConfig;
+    if (req.method === 'GET' || req.method === 'HEAD' || route.role === undefined) return;
+    ctx.audit?.append('api.request', {
+      method: req.method,
+      route: req.routeOptions.url,
+      path: req.url.split('?')[0],
+      status: reply.statusCode,
+      token: callers.get(req)?.name ?? null,
+      ip: req.ip,
+    });
+  });
+
+  app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const { status, code, message } = classify(error);
+    if (status >= 500 && !(error instanceof ApiError)) {
+      opts.logError(`${req.method} ${req.url.split('?')[0]}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+    if (status === 401) reply.header('www-authenticate', 'Bearer');
+    return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    return reply.code(404).send(errorBody('not-found', `no route ${req.method} ${req.url.split('?')[0]}; the API is under /api/v1 (see openapi.yaml)`));
+  });
+
+  await app.register(openapiGlue, {
+    specification: opts.spec,
+    serviceHandlers: { ...runHandlers(ctx, callerOf), ...opsHandlers(ctx, roleOf) },
+    prefix: '/api/v1',
+  });
+  return app;
+}
+
+/** Maps any error to its answer; unexpected errors become a bare 500 (no stack, no details). */
+function classify(error: unknown): { status: number; code: ApiErrorCode; message: string } {
+  if (error instanceof ApiError) return { status: error.status, code: error.code, message: error.message };
+  const e = error as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  if (e.validation !== undefined) return { status: 400, code: 'bad-request', message: `invalid request: ${e.message ?? 'validation failed'}` };
+  if (error instanceof SyntaxError && e.statusCode === 400) return { status: 400, code: 'invalid-json', message: `the request body is not valid JSON: ${error.message}` };
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'invalid-json', message: 'the request body is not valid JSON' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'body-too-large', message: 'the request body is larger than [server] max_body_kb' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: 'unsupported-media-type', message: 'send the request body as application/json' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, code: 'bad-request', message: 'the request body does not match its Content-Length' };
+    default:
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, code: 'bad-request', message: e.message ?? 'bad request' };
+  }
+  return { status: 500, code: 'internal', message: 'internal server error (see the server log)' };
+}

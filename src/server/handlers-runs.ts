@@ -1,0 +1,120 @@
+/**
+ * Route handlers of the tasks and runs (operationIds of openapi.yaml): listing tasks, one
+ * task's detail, queueing runs, listing and reading runs, their SSE event stream, task logs
+ * and cancelling.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from './api-error.js';
+import { pickWorkspace, type ServerContext } from './context.js';
+import { infoOf, parseEventLine, type RunStatus } from './run-record.js';
+import { checkTargets, describeTask, listTasks } from './task-view.js';
+
+type Query = { workspace?: string; limit?: number; offset?: number; status?: RunStatus };
+type RunBody = { targets?: string[]; force?: boolean; jobs?: number; keepGoing?: boolean } | undefined | null;
+
+/** Who made the request, as recorded by the auth hook. */
+export type CallerOf = (req: FastifyRequest) => string;
+
+const SSE_KEEPALIVE_MS = 15_000;
+
+/** The service handlers for tasks and runs. */
+export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
+  const createRun = async (req: FastifyRequest, reply: FastifyReply) => {
+    const ws = pickWorkspace(ctx, (req.query as Query).workspace);
+    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as NonNullable<RunBody>;
+    const targets = body.targets ?? [];
+    checkTargets(ctx.manifests.graph(ws), targets);
+    const run = ctx.runs.enqueue(
+      ws.name,
+      { targets, force: body.force === true, jobs: body.jobs ?? null, keepGoing: body.keepGoing === true },
+      `api:${callerOf(req)}`,
+    );
+    return reply.code(202).send({ id: run.id, status: run.status, workspace: run.workspace });
+  };
+
+  return {
+    async listTasks(req: FastifyRequest) {
+      const ws = pickWorkspace(ctx, (req.query as Query).workspace);
+      return { workspace: ws.name, tasks: listTasks(ws, ctx.manifests.graph(ws)) };
+    },
+
+    async getTask(req: FastifyRequest) {
+      const ws = pickWorkspace(ctx, (req.query as Query).workspace);
+      const { name } = req.params as { name: string };
+      return describeTask(ws, ctx.manifests.graph(ws), name, ctx.runs.list(ws.name), ctx.env);
+    },
+
+    createRun,
+    createRunAlias: createRun,
+
+    async listRuns(req: FastifyRequest) {
+      const q = req.query as Query;
+      const ws = pickWorkspace(ctx, q.workspace);
+      const limit = q.limit ?? 50;
+      const offset = q.offset ?? 0;
+      const all = ctx.runs.list(ws.name, q.status);
+      return { runs: all.slice(offset, offset + limit).map(infoOf), total: all.length, limit, offset };
+    },
+
+    async getRun(req: FastifyRequest) {
+      return ctx.runs.get((req.params as { id: string }).id);
+    },
+
+    async cancelRun(req: FastifyRequest) {
+      return ctx.runs.cancel((req.params as { id: string }).id, `cancelled by ${callerOf(req)}`);
+    },
+
+    async getRunTaskLog(req: FastifyRequest, reply: FastifyReply) {
+      const { id, task } = req.params as { id: string; task: string };
+      const lines = ctx.runs.eventLines(id);
+      let inRun = false;
+      const out: string[] = [];
+      for (const l of lines) {
+        const e = parseEventLine(l);
+        if (!e) continue;
+        if (e.type === 'run-started' && e.tasks.includes(task)) inRun = true;
+        if ('task' in e && e.task === task) inRun = true;
+        if (e.type === 'task-output' && e.task === task) out.push(e.line);
+      }
+      if (!inRun) throw new ApiError(404, 'not-found', `task "${task}" is not part of run ${id} (or the run has not started yet)`);
+      return reply.type('text/plain; charset=utf-8').send(out.length > 0 ? `${out.join('\n')}\n` : '');
+    },
+
+    /** Server-Sent Events: replay, then live, then `event: end`. */
+    async getRunEvents(req: FastifyRequest, reply: FastifyReply) {
+      const { id } = req.params as { id: string };
+      ctx.runs.get(id); // 404 before the stream starts
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let n = 0;
+      let closed = false;
+      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), SSE_KEEPALIVE_MS);
+      const stop = (): void => {
+        if (closed) return;
+        closed = true;
+        clearInterval(keepalive);
+        unsubscribe();
+      };
+      let unsubscribe: () => void = () => undefined;
+      unsubscribe = ctx.runs.subscribe(id, {
+        line: (line) => {
+          n += 1;
+          raw.write(`id: ${n}\nevent: ${parseEventLine(line)?.type ?? 'message'}\ndata: ${line}\n\n`);
+        },
+        end: (run) => {
+          raw.write(`event: end\ndata: ${JSON.stringify({ id: run.id, status: run.status })}\n\n`);
+          raw.end();
+          stop();
+        },
+      });
+      if (closed) unsubscribe();
+      raw.on('close', stop);
+    },
+  };
+}

@@ -1,0 +1,308 @@
+/**
+ * The run queue of every served workspace, and every run the server knows (its history plus
+ * the runs it started). Runs wait in a per-workspace FIFO and start when fewer than
+ * `run_concurrency` runs of that workspace are running; each runs as a child process
+ * (run-child.ts) whose NDJSON output is the run's event stream: appended to its history
+ * file, folded into its per-task results, and fanned out to SSE listeners.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RunEvent } from '../events/events.js';
+import { ApiError, notFound } from './api-error.js';
+import { startChildRun, type ChildRun } from './run-child.js';
+import { RunHistory } from './run-history.js';
+import { applyEvent, infoOf, isFinal, newRunId, parseEventLine, type RunDetail, type RunInfo, type RunRequest, type RunStatus } from './run-record.js';
+import type { ServedWorkspace } from './workspaces.js';
+
+export interface RunLimits {
+  readonly maxQueue: number;
+  readonly runConcurrency: number;
+  readonly historyLimit: number;
+}
+
+export interface RunManagerOptions {
+  readonly workspaces: readonly ServedWorkspace[];
+  readonly limits: RunLimits;
+  readonly node: string;
+  readonly cli: string;
+  readonly configFile?: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Every event of every run, as it arrives (metrics). */
+  readonly onEvent?: (workspace: string, event: RunEvent) => void;
+  /** The number of queued runs of a workspace changed. */
+  readonly onQueueDepth?: (workspace: string, queued: number) => void;
+  /** A run ended (audit, logging). */
+  readonly onFinished?: (run: RunInfo) => void;
+}
+
+/** Receives a run's event lines, then its end. */
+export interface RunListener {
+  line(text: string): void;
+  end(run: RunInfo): void;
+}
+
+interface LiveRun {
+  readonly detail: RunDetail;
+  /** Event lines so far, for SSE replay while the run is in flight. */
+  readonly lines: string[];
+  readonly listeners: Set<RunListener>;
+  readonly finished: Promise<void>;
+  readonly resolveFinished: () => void;
+  child?: ChildRun;
+  cancelRequested?: string;
+}
+
+const now = (): string => new Date().toISOString();
+
+export class RunManager {
+  readonly #opts: RunManagerOptions;
+  #limits: RunLimits;
+  readonly #byName = new Map<string, ServedWorkspace>();
+  readonly #histories = new Map<string, RunHistory>();
+  /** Every known run by id; live entries for runs in flight. */
+  readonly #runs = new Map<string, RunDetail>();
+  readonly #live = new Map<string, LiveRun>();
+  readonly #queues = new Map<string, string[]>();
+  readonly #running = new Map<string, Set<string>>();
+  #stopping = false;
+
+  constructor(opts: RunManagerOptions) {
+    this.#opts = opts;
+    this.#limits = opts.limits;
+    for (const ws of opts.workspaces) {
+      this.#byName.set(ws.name, ws);
+      this.#queues.set(ws.name, []);
+      this.#running.set(ws.name, new Set());
+      if (!this.#histories.has(ws.cacheDir)) this.#histories.set(ws.cacheDir, new RunHistory(ws.cacheDir));
+    }
+    for (const history of this.#histories.values()) {
+      for (const run of history.loadAll(now)) this.#runs.set(run.id, run);
+    }
+  }
+
+  /** New limits (config reload); queued runs stay queued. */
+  setLimits(limits: RunLimits): void {
+    this.#limits = limits;
+    for (const ws of this.#byName.keys()) this.#pump(ws);
+  }
+
+  #workspace(name: string): ServedWorkspace {
+    const ws = this.#byName.get(name);
+    if (!ws) throw notFound(`no workspace "${name}" is served`);
+    return ws;
+  }
+
+  #history(ws: string): RunHistory {
+    return this.#histories.get(this.#workspace(ws).cacheDir)!;
+  }
+
+  /** Queues a run. 429 when the workspace's queue is full. */
+  enqueue(workspace: string, request: RunRequest, trigger: string): RunInfo {
+    this.#workspace(workspace);
+    if (this.#stopping) throw new ApiError(503, 'unavailable', 'the server is shutting down');
+    const queue = this.#queues.get(workspace)!;
+    if (queue.length >= this.#limits.maxQueue) {
+      throw new ApiError(429, 'queue-full', `the run queue of workspace "${workspace}" is full (${this.#limits.maxQueue} queued); retry later`);
+    }
+    const detail: RunDetail = {
+      id: newRunId(new Date(), randomBytes(3).toString('hex')),
+      workspace,
+      status: 'queued',
+      ...request,
+      targets: [...request.targets],
+      trigger,
+      createdAt: now(),
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      message: null,
+      tasks: [],
+      summary: null,
+    };
+    let resolveFinished = (): void => undefined;
+    const finished = new Promise<void>((r) => (resolveFinished = r));
+    this.#runs.set(detail.id, detail);
+    this.#live.set(detail.id, { detail, lines: [], listeners: new Set(), finished, resolveFinished });
+    this.#history(workspace).save(detail);
+    queue.push(detail.id);
+    this.#opts.onQueueDepth?.(workspace, queue.length);
+    this.#pump(workspace);
+    this.#prune(workspace);
+    return infoOf(detail);
+  }
+
+  #pump(workspace: string): void {
+    const queue = this.#queues.get(workspace)!;
+    const running = this.#running.get(workspace)!;
+    while (!this.#stopping && queue.length > 0 && running.size < this.#limits.runConcurrency) {
+      const id = queue.shift()!;
+      running.add(id);
+      this.#opts.onQueueDepth?.(workspace, queue.length);
+      this.#start(this.#live.get(id)!);
+    }
+  }
+
+  #start(live: LiveRun): void {
+    const d = live.detail;
+    const ws = this.#workspace(d.workspace);
+    const history = this.#history(d.workspace);
+    d.status = 'running';
+    d.startedAt = now();
+    const child = startChildRun({
+      node: this.#opts.node,
+      cli: this.#opts.cli,
+      manifest: ws.manifest,
+      cacheDir: ws.cacheDir,
+      ...(this.#opts.configFile ? { configFile: this.#opts.configFile } : {}),
+      request: d,
+      env: this.#opts.env,
+      onLines: (text) => this.#onLines(live, history, text),
+    });
+    live.child = child;
+    history.save(d, child.pid);
+    void child.done.then(({ exitCode, signal, stderr }) => {
+      d.exitCode = exitCode;
+      if (live.cancelRequested !== undefined) {
+        d.status = 'cancelled';
+        d.message = live.cancelRequested;
+      } else if (exitCode === 0) d.status = 'succeeded';
+      else {
+        d.status = 'failed';
+        if (exitCode !== 1) d.message = lastLine(stderr) ?? (signal ? `the run process was killed by ${signal}` : `the run process exited with code ${exitCode}`);
+      }
+      this.#finish(live);
+    });
+  }
+
+  #onLines(live: LiveRun, history: RunHistory, text: string): void {
+    try {
+      history.appendEvents(live.detail.id, text);
+    } catch (error) {
+      process.stderr.write(`reprovm: warning: cannot write the history of run ${live.detail.id}: ${(error as Error).message}\n`);
+    }
+    for (const line of text.split('\n')) {
+      const event = parseEventLine(line);
+      if (!event) continue;
+      applyEvent(live.detail, event);
+      live.lines.push(line);
+      this.#opts.onEvent?.(live.detail.workspace, event);
+      for (const l of live.listeners) l.line(line);
+    }
+  }
+
+  #finish(live: LiveRun): void {
+    const d = live.detail;
+    d.finishedAt = now();
+    const history = this.#history(d.workspace);
+    history.closeEvents(d.id);
+    history.save(d);
+    this.#running.get(d.workspace)!.delete(d.id);
+    this.#live.delete(d.id);
+    const info = infoOf(d);
+    for (const l of live.listeners) l.end(info);
+    live.listeners.clear();
+    live.resolveFinished();
+    this.#opts.onFinished?.(info);
+    this.#pump(d.workspace);
+    this.#prune(d.workspace);
+  }
+
+  #prune(workspace: string): void {
+    const history = this.#history(workspace);
+    const mine = [...this.#runs.values()].filter((r) => this.#byName.get(r.workspace)?.cacheDir === this.#workspace(workspace).cacheDir);
+    for (const r of history.prune(mine, this.#limits.historyLimit)) this.#runs.delete(r.id);
+  }
+
+  /** Cancels a queued or running run; 409 when it has already ended. */
+  cancel(id: string, why = 'cancelled by request'): RunInfo {
+    const d = this.get(id);
+    const live = this.#live.get(id);
+    if (isFinal(d.status) || !live) throw new ApiError(409, 'conflict', `run ${id} has already ended (${d.status})`);
+    if (d.status === 'queued') {
+      const queue = this.#queues.get(d.workspace)!;
+      queue.splice(queue.indexOf(id), 1);
+      this.#opts.onQueueDepth?.(d.workspace, queue.length);
+      d.status = 'cancelled';
+      d.message = why;
+      this.#running.get(d.workspace)!.add(id); // #finish removes it
+      this.#finish(live);
+    } else {
+      live.cancelRequested ??= why;
+      live.child?.terminate();
+    }
+    return infoOf(d);
+  }
+
+  /** A run by id; 404 when unknown. */
+  get(id: string): RunDetail {
+    const d = this.#runs.get(id);
+    if (!d) throw notFound(`no run "${id}"`);
+    return d;
+  }
+
+  /** A workspace's runs, newest first. */
+  list(workspace: string, status?: RunStatus): RunDetail[] {
+    this.#workspace(workspace);
+    return [...this.#runs.values()]
+      .filter((r) => r.workspace === workspace && (status === undefined || r.status === status))
+      .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  }
+
+  /** Queued and running counts of a workspace. */
+  counts(workspace: string): { queued: number; running: number } {
+    return { queued: this.#queues.get(workspace)?.length ?? 0, running: this.#running.get(workspace)?.size ?? 0 };
+  }
+
+  /** True while any run of a workspace using `cacheDir` is queued or running. */
+  busy(cacheDir: string): boolean {
+    return [...this.#live.values()].some((l) => this.#byName.get(l.detail.workspace)?.cacheDir === cacheDir);
+  }
+
+  /**
+   * Streams a run's events: every line so far, then new ones as they come, then the end.
+   * Returns an unsubscribe function. For an ended run, everything is delivered at once.
+   */
+  subscribe(id: string, listener: RunListener): () => void {
+    const d = this.get(id);
+    const live = this.#live.get(id);
+    if (!live) {
+      for (const line of this.#history(d.workspace).readEventLines(id)) listener.line(line);
+      listener.end(infoOf(d));
+      return () => undefined;
+    }
+    for (const line of live.lines) listener.line(line);
+    live.listeners.add(listener);
+    return () => live.listeners.delete(listener);
+  }
+
+  /** A run's event lines so far. */
+  eventLines(id: string): string[] {
+    const d = this.get(id);
+    return this.#live.get(id)?.lines.slice() ?? this.#history(d.workspace).readEventLines(id);
+  }
+
+  /** Resolves when the run has ended (at once for ended runs). */
+  whenFinished(id: string): Promise<void> {
+    this.get(id);
+    return this.#live.get(id)?.finished ?? Promise.resolve();
+  }
+
+  /**
+   * Graceful stop: nothing new starts, queued runs are cancelled, running children get SIGTERM
+   * and are waited for (they stop their tasks cleanly).
+   */
+  async shutdown(): Promise<void> {
+    this.#stopping = true;
+    const waits: Promise<void>[] = [];
+    for (const live of [...this.#live.values()]) {
+      waits.push(live.finished);
+      this.cancel(live.detail.id, 'the server was stopped');
+    }
+    await Promise.all(waits);
+  }
+}
+
+/** The line of a child's stderr that says what went wrong: the first error line, else the last line. */
+function lastLine(text: string): string | undefined {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines.find((l) => /\berror\b/.test(l)) ?? lines.at(-1);
+}

@@ -1,0 +1,91 @@
+/**
+ * What the API says about a run (the `RunInfo` / `RunDetail` schemas of openapi.yaml) and how
+ * it is derived from the run's event stream: a run's per-task results and summary are nothing
+ * but a fold over the NDJSON events its child process printed.
+ */
+import type { RunEvent, RunSummary } from '../events/events.js';
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'aborted';
+
+/** A run has ended when its status is one of these; it never changes again. */
+export function isFinal(status: RunStatus): boolean {
+  return status !== 'queued' && status !== 'running';
+}
+
+export interface RunRequest {
+  readonly targets: readonly string[];
+  readonly force: boolean;
+  readonly jobs: number | null;
+  readonly keepGoing: boolean;
+}
+
+export interface RunInfo extends RunRequest {
+  readonly id: string;
+  readonly workspace: string;
+  status: RunStatus;
+  /** `api:<token name>` or `schedule:<entry name>`. */
+  readonly trigger: string;
+  readonly createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  message: string | null;
+}
+
+/** One finished task of a run. */
+export interface RunTaskResult {
+  readonly name: string;
+  readonly status: 'executed' | 'cached' | 'failed' | 'skipped';
+  readonly key: string | null;
+  readonly resultHash: string | null;
+  readonly durationMs: number;
+  readonly cache: Record<string, unknown> | null;
+  readonly failure: Record<string, unknown> | null;
+  readonly skippedBecause: string | null;
+}
+
+export interface RunDetail extends RunInfo {
+  tasks: RunTaskResult[];
+  summary: RunSummary | null;
+}
+
+/** The RunInfo part of a detail (what lists show). */
+export function infoOf(d: RunDetail): RunInfo {
+  const { tasks: _t, summary: _s, ...info } = d;
+  return info;
+}
+
+/** Folds one event into the run's task results and summary. */
+export function applyEvent(d: RunDetail, e: RunEvent): void {
+  if (e.type === 'task-finished') {
+    d.tasks.push({
+      name: e.task,
+      status: e.status,
+      key: e.key ?? null,
+      resultHash: e.resultHash ?? null,
+      durationMs: e.durationMs,
+      cache: e.cache ? { ...e.cache } : null,
+      failure: e.failure ? { ...e.failure } : null,
+      skippedBecause: e.skippedBecause ?? null,
+    });
+  } else if (e.type === 'run-finished') {
+    d.summary = e.summary;
+  }
+}
+
+/** Parses one NDJSON line of a child's output; undefined for anything that is not an event. */
+export function parseEventLine(line: string): RunEvent | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string' ? (v as RunEvent) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A new unique, sortable run id: UTC time to the millisecond plus randomness. */
+export function newRunId(now: Date, random: string): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace('.', '').replace('T', '-').replace('Z', '');
+  return `${t}-${random}`;
+}

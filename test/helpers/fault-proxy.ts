@@ -1,0 +1,152 @@
+/**
+ * An HTTP proxy on 127.0.0.1 in front of a real server (s3rver, azurite, the GCS fake) that
+ * injects the failures a remote cache meets in the wild. Requests are forwarded verbatim (the
+ * Host header included, so signed requests stay valid) unless a fault is set:
+ *
+ * - `down`: nothing listens on the port any more (connections are refused);
+ * - `hang`: the request is accepted and never answered;
+ * - `status`: answered at once with this HTTP status (500, 503, 429, 401, 403, ...);
+ * - `truncate`: a download's headers announce the full length, half the body is sent, then the
+ *   connection is closed;
+ * - `corrupt`: a download's body has bytes flipped (same length);
+ * - `reset`: half of a download's body is sent, then the connection is reset (RST).
+ *
+ * Body faults apply to successful GET answers with a body; the others to every request. A
+ * fault can be limited to the next `times` requests it applies to.
+ */
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Transform } from 'node:stream';
+
+export type ProxyFault =
+  | { readonly mode: 'down' }
+  | { readonly mode: 'hang'; readonly times?: number }
+  | { readonly mode: 'status'; readonly status: number; readonly times?: number }
+  | { readonly mode: 'truncate' | 'corrupt' | 'reset'; readonly times?: number };
+
+/** A running proxy. */
+export interface FaultProxy {
+  readonly port: number;
+  /** `http://127.0.0.1:PORT` plus the path given to {@link startFaultProxy}. */
+  readonly endpoint: string;
+  /** Requests received since the last `resetCount`. */
+  readonly requests: number;
+  resetCount(): void;
+  /** Sets (or with undefined clears) the fault; `down` closes the listener, anything else reopens it. */
+  setFault(fault: ProxyFault | undefined): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a proxy to `127.0.0.1:upstreamPort`; `path` is appended to `endpoint` (azurite's account). */
+export async function startFaultProxy(upstreamPort: number, path = ''): Promise<FaultProxy> {
+  let fault: ProxyFault | undefined;
+  let remaining = Infinity;
+  let requests = 0;
+  const sockets = new Set<Socket>();
+
+  const take = (isBodyCandidate: boolean): ProxyFault | undefined => {
+    if (fault === undefined || fault.mode === 'down') return undefined;
+    const body = fault.mode === 'truncate' || fault.mode === 'corrupt' || fault.mode === 'reset';
+    if (body && !isBodyCandidate) return undefined;
+    if (remaining <= 0) return undefined;
+    remaining -= 1;
+    return fault;
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    requests += 1;
+    const early = fault?.mode === 'hang' || fault?.mode === 'status' ? take(false) : undefined;
+    if (early?.mode === 'hang') return; // accepted, never answered
+    if (early?.mode === 'status') {
+      req.resume();
+      const body = JSON.stringify({ error: { code: early.status, message: 'injected fault' } });
+      res.writeHead(early.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    const up = request(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
+      (ur) => {
+        const len = Number(ur.headers['content-length'] ?? 0);
+        const bodyFault = req.method === 'GET' && (ur.statusCode ?? 0) < 300 && len > 1 ? take(true) : undefined;
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        if (bodyFault === undefined) {
+          ur.pipe(res);
+          return;
+        }
+        if (bodyFault.mode === 'corrupt') {
+          let offset = 0;
+          const flip = new Transform({
+            transform(chunk: Buffer, _e, cb): void {
+              const out = Buffer.from(chunk);
+              for (let i = 0; i < out.length; i++) if ((offset + i) % 97 === 0) out[i] = (out[i] ?? 0) ^ 0xff;
+              offset += out.length;
+              cb(null, out);
+            },
+          });
+          ur.pipe(flip).pipe(res);
+          return;
+        }
+        // truncate / reset: pass half of the body, then cut the connection.
+        const limit = Math.floor(len / 2);
+        let sent = 0;
+        ur.on('data', (chunk: Buffer) => {
+          if (sent >= limit) return;
+          const part = chunk.subarray(0, limit - sent);
+          sent += part.length;
+          res.write(part);
+          if (sent >= limit) {
+            ur.destroy();
+            const sock = res.socket;
+            // Give the bytes a moment to leave before cutting, so the client sees a partial body.
+            setTimeout(() => {
+              if (bodyFault.mode === 'reset') sock?.resetAndDestroy();
+              else sock?.destroy();
+            }, 20);
+          }
+        });
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  const closeAll = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      if (!server.listening) {
+        resolve();
+        return;
+      }
+      server.close(() => resolve());
+    });
+
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}${path}`,
+    get requests() {
+      return requests;
+    },
+    resetCount: () => {
+      requests = 0;
+    },
+    setFault: async (f) => {
+      fault = f;
+      remaining = f !== undefined && 'times' in f && f.times !== undefined ? f.times : Infinity;
+      if (f?.mode === 'down') {
+        await closeAll();
+        return;
+      }
+      // Hung requests of an earlier fault are cut, so they do not linger past it.
+      for (const s of sockets) s.destroy();
+      if (!server.listening) await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
+    stop: closeAll,
+  };
+}

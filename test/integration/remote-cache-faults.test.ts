@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { ObjectStore } from '../../src/cas/object-store.js';
+import type { RunEvent } from '../../src/events/events.js';
+import type { FileDigest } from '../../src/hash/digest.js';
+import { startFaultProxy, type FaultProxy, type ProxyFault } from '../helpers/remote-fault-proxy.js';
+import { Rig } from '../helpers/rig.js';
+import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
+
+/*
+ * The build-level fault matrix: a real s3rver behind a fault-injecting proxy, the real CLI.
+ * Whatever the remote does, the build succeeds with the right outputs, no bad byte reaches the
+ * local CAS, and each kind of trouble is one warning.
+ */
+
+const N = 8;
+const MANIFEST = Array.from({ length: N }, (_, i) => `task t${i} {\n  cmd = head -c ${200_000 + i} /dev/urandom > o${i}.bin && echo done ${i}\n  outputs = o${i}.bin\n}\n`).join('');
+
+let server: S3rverHandle;
+let proxy: FaultProxy;
+const rigs: Rig[] = [];
+let seeded: Rig;
+const BUCKET = `reprovm-faults-${process.pid}`;
+
+const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...S3RVER_ENV,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  REPROVM_REMOTE_CONNECT_TIMEOUT_SECONDS: '1',
+  REPROVM_REMOTE_REQUEST_TIMEOUT_SECONDS: '1',
+  REPROVM_REMOTE_RETRIES: '1',
+  ...extra,
+});
+
+function machine(): Rig {
+  const rig = new Rig('reprovm-remote-fault-');
+  rigs.push(rig);
+  rig.write({ 'manifest.txt': MANIFEST });
+  return rig;
+}
+
+const flagsFor = (endpoint: string): string[] => ['--remote', `s3://${BUCKET}/p`, '--remote-endpoint', endpoint];
+
+before(async () => {
+  server = await startS3rver();
+  proxy = await startFaultProxy(server.endpoint);
+  seeded = machine();
+  const init = await seeded.run(['cache', 'init-remote', ...flagsFor(server.endpoint)], { env: env() });
+  assert.equal(init.code, 0, init.stderr);
+  // Machine A fills the remote (random outputs: B can only get them from the remote or by re-running).
+  const r = await seeded.run(['--json', ...flagsFor(server.endpoint), 'manifest.txt'], { env: env() });
+  assert.equal(r.code, 0, r.stderr);
+});
+after(async () => {
+  await proxy.close();
+  await server.stop();
+  for (const r of rigs) r.cleanup();
+});
+
+interface Outcome {
+  readonly evs: RunEvent[];
+  readonly kinds: string[];
+  readonly rig: Rig;
+  readonly ms: number;
+}
+
+async function buildThrough(endpoint: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const rig = machine();
+  const t0 = performance.now();
+  const r = await rig.run(['--json', '-j', '4', ...flagsFor(endpoint), 'manifest.txt'], { env: env(extraEnv), timeoutMs: 120_000 });
+  const ms = performance.now() - t0;
+  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout.slice(-2000)}`);
+  const evs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunEvent);
+  const kinds = evs.flatMap((e) => (e.type === 'warning' && e.remote ? [e.remote.kind] : []));
+  for (let i = 0; i < N; i++) assert.ok(rig.exists(`o${i}.bin`), `o${i}.bin`);
+  // Each output is either A's (restored) or freshly made (re-run): never anything else.
+  const store = new ObjectStore(rig.path('.reprovm'), { codec: 'zstd', level: 3 });
+  for await (const d of store.list()) assert.ok((await store.verify(d as FileDigest)).ok, `bad local object ${d}`);
+  await store.close();
+  assert.deepEqual(readdirSync(rig.path('.reprovm/cas/quarantine')), []);
+  assert.deepEqual(readdirSync(rig.path('.reprovm/cas/tmp')), []);
+  return { evs, kinds, rig, ms };
+}
+
+function restoredFromRemote(o: Outcome): number {
+  return o.evs.filter((e) => e.type === 'task-finished' && e.cache?.result === 'hit' && e.cache.source === 'remote').length;
+}
+
+function once(kinds: string[], kind: string): void {
+  assert.equal(kinds.filter((k) => k === kind).length, 1, `one "${kind}" warning: ${JSON.stringify(kinds)}`);
+  assert.equal(new Set(kinds).size, kinds.length, `no kind twice: ${JSON.stringify(kinds)}`);
+}
+
+const cas = (req: { method?: string; url?: string }): boolean => req.method === 'GET' && (req.url ?? '').includes('/cas/');
+const every = (): boolean => true;
+
+describe('remote faults never fail a build', () => {
+  test('through the proxy without faults, B restores everything from the remote', async () => {
+    proxy.setFault({ type: 'pass' });
+    const o = await buildThrough(proxy.endpoint);
+    assert.equal(restoredFromRemote(o), N);
+    assert.deepEqual(o.kinds, []);
+    for (let i = 0; i < N; i++) assert.deepEqual(readFileSync(o.rig.path(`o${i}.bin`)), readFileSync(seeded.path(`o${i}.bin`)));
+  });
+
+  test('server down (connection refused)', async () => {
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as { port: number }).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const o = await buildThrough(`http://127.0.0.1:${port}`);
+    assert.equal(restoredFromRemote(o), 0);
+    once(o.kinds, 'unavailable');
+  });
+
+  const matrix: [string, ProxyFault, (req: { method?: string; url?: string }) => boolean, string[]][] = [
+    ['server hangs', { type: 'hang' }, every, ['unavailable']],
+    ['500', { type: 'status', status: 500 }, every, ['unavailable']],
+    ['503', { type: 'status', status: 503 }, every, ['unavailable']],
+    ['429', { type: 'status', status: 429 }, every, ['unavailable']],
+    ['401', { type: 'status', status: 401 }, every, ['auth']],
+    ['403', { type: 'status', status: 403 }, every, ['auth']],
+    ['truncated body', { type: 'truncate' }, cas, ['integrity', 'unavailable']],
+    ['wrong bytes', { type: 'corrupt' }, cas, ['integrity']],
+    ['reset mid-body', { type: 'reset' }, cas, ['unavailable', 'integrity']],
+  ];
+  for (const [name, fault, match, expected] of matrix) {
+    test(name, async () => {
+      proxy.setFault(fault, match);
+      try {
+        const o = await buildThrough(proxy.endpoint);
+        assert.equal(restoredFromRemote(o), 0, 'nothing restored from a faulty remote');
+        const main = o.kinds.filter((k) => k !== 'breaker');
+        assert.equal(main.length, 1, `exactly one warning besides the breaker's: ${JSON.stringify(o.kinds)}`);
+        assert.ok(expected.includes(main[0]!), `${main[0]} in ${expected.join('|')}`);
+        once(o.kinds, main[0]!);
+      } finally {
+        proxy.setFault({ type: 'pass' });
+      }
+    });
+  }
+
+  test('breaker: after the threshold the remote is not called for the rest of the run; one warning', async () => {
+    proxy.setFault({ type: 'status', status: 503 }, every);
+    proxy.resetCounts();
+    try {
+      const o = await buildThrough(proxy.endpoint, { REPROVM_REMOTE_BREAKER_THRESHOLD: '2', REPROVM_REMOTE_UPLOAD_CONCURRENCY: '1' });
+      once(o.kinds, 'breaker');
+      // 2 failed logical requests, each tried at most twice (REPROVM_REMOTE_RETRIES=1); N lookups and N uploads otherwise.
+      assert.ok(proxy.counts.total <= 4, `requests: ${proxy.counts.total}`);
+    } finally {
+      proxy.setFault({ type: 'pass' });
+    }
+  });
+});

@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ObjectStore } from '../../src/cas/object-store.js';
+import type { FileDigest } from '../../src/hash/digest.js';
+import type { RunEvent } from '../../src/events/events.js';
+import { Rig, type RunResult } from '../helpers/rig.js';
+import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
+
+/*
+ * Two "machines" (two workspaces, each with its own local cache) sharing one s3rver bucket,
+ * through the real CLI.
+ */
+
+const MANIFEST = `
+task gen {
+  cmd = mkdir -p out && printf 'generated %s\\n' "$(cat in.txt)" > out/gen.txt && head -c 3000000 /dev/zero | tr '\\0' 'x' > out/big.bin && echo built gen
+  inputs = in.txt
+  outputs = out/gen.txt, out/big.bin
+}
+task tool {
+  cmd = printf '#!/bin/sh\\necho tool\\n' > tool.sh && chmod +x tool.sh
+  outputs = tool.sh
+}
+task pack {
+  cmd = cat out/gen.txt tool.sh > packed.txt && echo packed >&2
+  inputs = out/gen.txt, tool.sh
+  outputs = packed.txt
+}
+`;
+const TASKS = ['gen', 'tool', 'pack'];
+
+let server: S3rverHandle;
+const rigs: Rig[] = [];
+let bucketSeq = 0;
+
+before(async () => {
+  server = await startS3rver();
+});
+after(async () => {
+  for (const r of rigs) r.cleanup();
+  await server.stop();
+});
+
+function machine(): Rig {
+  const rig = new Rig('reprovm-remote-');
+  rigs.push(rig);
+  rig.write({ 'manifest.txt': MANIFEST, 'in.txt': 'hello\n' });
+  return rig;
+}
+
+const baseEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...S3RVER_ENV,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  REPROVM_REMOTE_CONNECT_TIMEOUT_SECONDS: '2',
+  REPROVM_REMOTE_REQUEST_TIMEOUT_SECONDS: '5',
+  REPROVM_REMOTE_RETRIES: '1',
+  ...extra,
+});
+
+/** A fresh bucket (so tests do not see each other's records) and its remote flags. */
+async function bucket(): Promise<string[]> {
+  const name = `reprovm-it-${process.pid}-${++bucketSeq}`;
+  const rig = machine();
+  const flags = ['--remote', `s3://${name}/team`, '--remote-endpoint', server.endpoint];
+  const r = await rig.run(['cache', 'init-remote', ...flags], { env: baseEnv() });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /is ready/);
+  return flags;
+}
+
+function events(r: RunResult): RunEvent[] {
+  return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as RunEvent);
+}
+
+function finished(evs: RunEvent[]): Extract<RunEvent, { type: 'task-finished' }>[] {
+  return evs.filter((e): e is Extract<RunEvent, { type: 'task-finished' }> => e.type === 'task-finished');
+}
+
+function warnings(evs: RunEvent[]): Extract<RunEvent, { type: 'warning' }>[] {
+  return evs.filter((e): e is Extract<RunEvent, { type: 'warning' }> => e.type === 'warning');
+}
+
+async function build(rig: Rig, flags: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ r: RunResult; evs: RunEvent[] }> {
+  const r = await rig.run(['--json', '-j', '4', ...flags, 'manifest.txt'], { env: baseEnv(env) });
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(0, 2000)}`);
+  return { r, evs: events(r) };
+}
+
+/** Every object in a machine's local CAS decodes to its digest (nothing bad was imported). */
+async function assertLocalCasClean(rig: Rig): Promise<number> {
+  const store = new ObjectStore(rig.path('.reprovm'), { codec: 'zstd', level: 3 });
+  let n = 0;
+  for await (const d of store.list()) {
+    const v = await store.verify(d as FileDigest);
+    assert.ok(v.ok, `local object ${d} is bad`);
+    n += 1;
+  }
+  assert.deepEqual(readdirSync(rig.path('.reprovm/cas/quarantine')), []);
+  await store.close();
+  return n;
+}
+
+const OUTPUTS = ['out/gen.txt', 'out/big.bin', 'tool.sh', 'packed.txt'];
+
+describe('remote cache on s3rver', () => {
+  test('machine A builds and uploads; machine B restores everything from the remote without running a command', async () => {
+    const flags = await bucket();
+    const a = machine();
+    const built = await build(a, flags);
+    const uploads = built.evs.filter((e) => e.type === 'remote-transfer' && e.direction === 'upload');
+    assert.deepEqual(uploads.map((e) => (e as { task: string }).task).sort(), [...TASKS].sort());
+    const endA = built.evs.at(-1);
+    assert.equal(endA?.type === 'run-finished' && endA.summary.remote?.recordsUploaded, 3);
+
+    const b = machine();
+    const restored = await build(b, flags);
+    assert.equal(restored.evs.filter((e) => e.type === 'task-started').length, 0, 'no command ran on B');
+    const fin = finished(restored.evs);
+    assert.equal(fin.length, 3);
+    for (const f of fin) {
+      assert.equal(f.status, 'cached', f.task);
+      assert.ok(f.cache?.result === 'hit' && f.cache.source === 'remote', JSON.stringify(f.cache));
+      assert.ok(f.cache?.result === 'hit' && (f.cache.bytesDownloaded ?? 0) > 0);
+    }
+    for (const o of OUTPUTS) assert.deepEqual(readFileSync(b.path(o)), readFileSync(a.path(o)), o);
+    assert.equal(readdirSync(b.dir).includes('tool.sh') && (await import('node:fs')).statSync(b.path('tool.sh')).mode & 0o111, 0o111);
+    const replay = restored.evs.filter((e) => e.type === 'task-output' && e.replay).map((e) => (e as { line: string }).line);
+    assert.ok(replay.includes('built gen') && replay.includes('packed'), 'captured output replayed from the remote');
+    const endB = restored.evs.at(-1);
+    assert.equal(endB?.type === 'run-finished' && endB.summary.remote?.hits, 3);
+    assert.equal(warnings(restored.evs).length, 0);
+    assert.ok((await assertLocalCasClean(b)) >= 4);
+
+    // The human summary line carries the remote traffic.
+    const c = machine();
+    const human = await c.run([...flags, 'manifest.txt'], { env: baseEnv() });
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /restored from the remote cache/);
+    assert.match(human.stdout, /; remote: 3 hits, [\d.]+ [kMG]?i?B down, 0 B up/);
+  });
+
+  test('ro never writes, off ignores the remote', async () => {
+    const flags = await bucket();
+    const a = machine();
+    const ro = await build(a, [...flags, '--remote-mode', 'ro']);
+    assert.equal(ro.evs.filter((e) => e.type === 'remote-transfer').length, 0);
+    const b = machine();
+    const second = await build(b, flags);
+    assert.equal(finished(second.evs).filter((f) => f.status === 'executed').length, 3, 'nothing was in the remote');
+
+    const c = machine();
+    const off = await build(c, ['--remote', 's3://no-such-bucket-x/p', '--remote-endpoint', 'http://127.0.0.1:9', '--remote-mode', 'off']);
+    assert.equal(warnings(off.evs).length, 0);
+    assert.equal(off.evs.filter((e) => e.type === 'remote-transfer').length, 0);
+  });
+
+  test('signing: signed round trip, wrong key and unsigned records rejected, --require-signature', async () => {
+    const flags = await bucket();
+    const a = machine();
+    await build(a, flags, { REPROVM_CACHE_SIGNING_KEY: 'k-one' });
+
+    const b = machine();
+    const ok = await build(b, [...flags, '--require-signature'], { REPROVM_CACHE_SIGNING_KEY: 'k-one' });
+    assert.ok(finished(ok.evs).every((f) => f.cache?.result === 'hit' && f.cache.source === 'remote'));
+
+    const c = machine();
+    const bad = await build(c, flags, { REPROVM_CACHE_SIGNING_KEY: 'k-two' });
+    const fin = finished(bad.evs);
+    assert.ok(fin.every((f) => f.status === 'executed'), 'nothing restored with the wrong key');
+    assert.ok(fin.some((f) => f.cache?.result === 'miss' && f.cache.reason === 'signature'));
+    const sig = warnings(bad.evs).filter((w) => w.remote?.kind === 'signature');
+    assert.equal(sig.length, 1);
+    assert.deepEqual(readdirSync(c.path('.reprovm/cas/quarantine')), []);
+
+    const unsignedFlags = await bucket();
+    await build(machine(), unsignedFlags);
+    const d = machine();
+    const unsigned = await build(d, unsignedFlags, { REPROVM_CACHE_SIGNING_KEY: 'k-one' });
+    assert.ok(finished(unsigned.evs).every((f) => f.status === 'executed'));
+
+    const e = machine();
+    const usage = await e.run([...flags, '--require-signature', 'manifest.txt'], { env: baseEnv() });
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--require-signature needs a signing key: set REPROVM_CACHE_SIGNING_KEY/);
+  });
+
+  test('wrong credentials: one "remote auth failed" warning, the build succeeds', async () => {
+    const flags = await bucket();
+    const a = machine();
+    const r = await build(a, flags, { AWS_ACCESS_KEY_ID: 'WRONG', AWS_SECRET_ACCESS_KEY: 'WRONG' });
+    const auth = warnings(r.evs).filter((w) => w.remote?.kind === 'auth');
+    assert.equal(auth.length, 1, JSON.stringify(warnings(r.evs)));
+    assert.match(auth[0]!.message, /^remote auth failed: /);
+    assert.doesNotMatch(r.r.stdout + r.r.stderr, /WRONG/);
+    for (const o of OUTPUTS) assert.ok(a.exists(o));
+  });
+
+  test('a bucket that does not exist: one warning in a run; an error for push', async () => {
+    const flags = ['--remote', `s3://missing-${process.pid}/p`, '--remote-endpoint', server.endpoint];
+    const a = machine();
+    const r = await build(a, flags);
+    const nb = warnings(r.evs).filter((w) => w.remote?.kind === 'no-bucket');
+    assert.equal(nb.length, 1, JSON.stringify(warnings(r.evs)));
+    assert.match(nb[0]!.message, /init-remote/);
+    const push = await a.run(['cache', 'push', ...flags], { env: baseEnv() });
+    assert.equal(push.code, 1);
+    assert.match(push.stderr, /reprovm: error: .*bucket does not exist/);
+  });
+
+  test('cache push then cache pull move everything; pulled records restore locally', async () => {
+    const flags = await bucket();
+    const a = machine();
+    await build(a, []); // no remote: local cache only
+    const push = await a.run(['cache', 'push', ...flags, '--cache-dir', '.reprovm'], { env: baseEnv() });
+    assert.equal(push.code, 0, push.stderr);
+    assert.match(push.stdout, /cache push: 3 tasks pushed \(\d+ blobs uploaded, [\d.]+ MB\)/);
+    const again = await a.run(['cache', 'push', ...flags, '--cache-dir', '.reprovm', '--json'], { env: baseEnv() });
+    assert.equal((JSON.parse(again.stdout) as { blobs: number }).blobs, 0, 'present blobs are not uploaded again');
+
+    const b = machine();
+    const pull = await b.run(['cache', 'pull', ...flags, 'manifest.txt'], { env: baseEnv() });
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /cache pull: 3 tasks pulled/);
+    const local = await build(b, []);
+    assert.ok(finished(local.evs).every((f) => f.cache?.result === 'hit' && f.cache.source === 'local'));
+    for (const o of OUTPUTS) assert.deepEqual(readFileSync(b.path(o)), readFileSync(a.path(o)), o);
+
+    const c = machine();
+    const all = await c.run(['cache', 'pull', ...flags, '--cache-dir', path.join(c.dir, '.reprovm'), '--json'], { env: baseEnv() });
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal((JSON.parse(all.stdout) as { pulled: number }).pulled, 3);
+  });
+});

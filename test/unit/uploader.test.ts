@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { afterEach, test } from 'node:test';
+import { Uploader } from '../../src/cache/uploader.js';
+import { MemoryBlobStore } from '../../src/remote/memory-store.js';
+import type { BlobStore } from '../../src/remote/blob-store.js';
+import { localCache, recordWith, type LocalCache } from '../helpers/remote-fixtures.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+async function setup(): Promise<LocalCache> {
+  const l = await localCache();
+  cleanups.push(l.cleanup);
+  return l;
+}
+
+/** The guard the tier uses, minus breaker and warnings: failures become { ok: false }. */
+async function guard<T>(fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function uploader(remote: BlobStore, local: LocalCache, concurrency = 4): Uploader {
+  return new Uploader({ remote, local: local.store, concurrency, encodeRecord: (r) => Buffer.from(JSON.stringify(r)), guard });
+}
+
+test('uploads every blob byte-identical to the local object, then the record', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const rec = await recordWith(local, 'a', ['one', Buffer.alloc(3 << 20, 7)]);
+  const up = uploader(remote, local);
+  up.enqueue(rec);
+  const p = await up.flush();
+  assert.equal(p.recordsUploaded, 1);
+  assert.equal(p.blobsUploaded, 2);
+  for (const o of rec.outputs) {
+    assert.deepEqual(remote.peek(`cas/${o.digest}`), readFileSync(local.store.objectPath(o.digest!)));
+  }
+  assert.ok(remote.peek(`ac/${rec.key}.json`));
+});
+
+test('present blobs are not uploaded again; a blob shared by two records is handled once', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['shared', 'only-a']);
+  const b = await recordWith(local, 'b', ['shared']);
+  const present = a.outputs[1]!.digest!;
+  remote.seed(`cas/${present}`, readFileSync(local.store.objectPath(present)));
+  const up = uploader(remote, local);
+  up.enqueue(a);
+  up.enqueue(b);
+  const p = await up.flush();
+  assert.equal(p.recordsUploaded, 2);
+  assert.equal(p.blobsUploaded, 1, 'only "shared" was missing');
+  assert.equal(remote.calls.put, 3, 'one blob and two records');
+  assert.equal(remote.calls.stat, 2, 'one stat per distinct blob');
+});
+
+test('a remote blob of the wrong size (torn by someone else) is replaced', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['content']);
+  const d = a.outputs[0]!.digest!;
+  remote.seed(`cas/${d}`, Buffer.from('torn'));
+  const up = uploader(remote, local);
+  up.enqueue(a);
+  await up.flush();
+  assert.deepEqual(remote.peek(`cas/${d}`), readFileSync(local.store.objectPath(d)));
+});
+
+test('when a blob cannot be uploaded, the record is not uploaded either', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['x', 'y']);
+  remote.inject('put', { type: 'reset', afterBytes: 3 }, { keyPrefix: `cas/${a.outputs[1]!.digest}` });
+  const up = uploader(remote, local);
+  up.enqueue(a);
+  const p = await up.flush();
+  assert.equal(p.recordsUploaded, 0);
+  assert.equal(p.recordsDropped, 1);
+  assert.equal(remote.peek(`ac/${a.key}.json`), undefined);
+});
+
+test('no more than `concurrency` requests are in flight', async () => {
+  const local = await setup();
+  const inner = new MemoryBlobStore();
+  inner.inject('*', { type: 'delay', ms: 5 });
+  let active = 0;
+  let peak = 0;
+  const counting = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'put' && prop !== 'stat') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      return async (...args: unknown[]) => {
+        active += 1;
+        peak = Math.max(peak, active);
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          active -= 1;
+        }
+      };
+    },
+  });
+  const up = uploader(counting, local, 3);
+  for (let i = 0; i < 10; i++) up.enqueue(await recordWith(local, `t${i}`, [`c${i}`, `d${i}`]));
+  const p = await up.flush();
+  assert.equal(p.recordsUploaded, 10);
+  assert.ok(peak <= 3, `peak ${peak}`);
+  assert.ok(peak >= 2, `uploads ran in parallel (peak ${peak})`);
+});

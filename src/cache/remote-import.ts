@@ -63,7 +63,15 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
   }
 }
 
-async function streamVerified(fh: FileHandle, body: Readable, digest: string): Promise<ImportResult> {
+/**
+ * Reads a remote blob to its end and checks it decodes to `digest`, storing nothing
+ * (`cache verify --remote`). Returns the bytes received or why it is corrupt; transfer errors throw.
+ */
+export async function verifyBlobStream(body: Readable, digest: FileDigest): Promise<ImportResult> {
+  return streamVerified(undefined, body, digest);
+}
+
+async function streamVerified(fh: FileHandle | undefined, body: Readable, digest: string): Promise<ImportResult> {
   const hash = createHash('sha256');
   let received = 0;
   let head = Buffer.alloc(0);
@@ -77,7 +85,7 @@ async function streamVerified(fh: FileHandle, body: Readable, digest: string): P
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       received += chunk.length;
-      await fh.write(chunk);
+      if (fh !== undefined) await fh.write(chunk);
       if (decodeError !== undefined) break;
       if (header === undefined) {
         head = Buffer.concat([head, chunk]);

@@ -5,14 +5,20 @@
  * Which keys a manifest needs is computed as a run computes them: a task's key depends on its
  * dependencies' result hashes, so tasks are walked dependencies first and a task whose
  * dependency has no record (locally, or for `pull` remotely) cannot have a key yet and is
- * counted as `unknown`. Nothing here runs a command or touches the workspace's outputs.
+ * counted as `unknown`. Nothing here runs a command or touches the workspace's outputs, so an
+ * input that a dependency produces is taken from the dependency's record (what a run would have
+ * restored before hashing it), not from the workspace, where it may be missing or stale.
  */
 import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
 import type { TaskGraph } from '../graph/types.js';
 import type { ResultHash, TaskKey } from '../hash/digest.js';
 import { FileHasher, StatMemo } from '../hash/file-hasher.js';
 import { loadWorkspaceState } from '../state/workspace-state.js';
-import { computeKey } from '../exec/task-runner.js';
+import path from 'node:path';
+import { statSync } from 'node:fs';
+import { expandInputs } from '../hash/expand-inputs.js';
+import { computeTaskKey, makeKeyRecord, type KeyInput } from '../hash/task-key.js';
+import type { TaskSpec } from '../manifest/types.js';
 import { Limiter } from './limiter.js';
 import type { RemoteTier } from './tiered-cache.js';
 
@@ -89,12 +95,18 @@ async function walkSelection(
           return undefined;
         }
         return limit.run(async () => {
-          const computed = await computeKey(ctx, node.spec, deps as { task: string; result: ResultHash }[]);
-          if (!computed.ok) {
+          const produced = new Map<string, KeyInput>();
+          for (const d of node.deps) {
+            for (const o of records.get(d)?.outputs ?? []) {
+              if (o.kind === 'file' && o.digest !== undefined) produced.set(o.path, { path: o.path, digest: o.digest, executable: ((o.mode ?? 0) & 0o111) !== 0 });
+            }
+          }
+          const key = await keyOf(ctx, node.spec, deps as { task: string; result: ResultHash }[], produced);
+          if (key === undefined) {
             unknown += 1;
             return undefined;
           }
-          const record = await resolve(computed.key, name);
+          const record = await resolve(key, name);
           if (record === undefined) return undefined;
           records.set(name, record);
           return record.resultHash;
@@ -106,6 +118,44 @@ async function walkSelection(
   };
   await Promise.all(sel.selected.map(resultOf));
   return { records, unknown };
+}
+
+/**
+ * A task's key as a run would compute it, except that inputs produced by its dependencies come
+ * from their records (`produced`); undefined when another input is missing or unreadable.
+ */
+async function keyOf(
+  ctx: { workspace: string; hasher: FileHasher; env: NodeJS.ProcessEnv },
+  spec: TaskSpec,
+  deps: readonly { task: string; result: ResultHash }[],
+  produced: ReadonlyMap<string, KeyInput>,
+): Promise<TaskKey | undefined> {
+  const expanded = expandInputs(ctx.workspace, spec.inputs.map((i) => i.value));
+  if (expanded.missing.some((m) => !produced.has(m))) return undefined;
+  const inputs: KeyInput[] = expanded.missing.map((m) => produced.get(m) as KeyInput);
+  try {
+    for (const rel of expanded.files) {
+      const made = produced.get(rel);
+      if (made !== undefined) {
+        inputs.push(made);
+        continue;
+      }
+      const abs = path.isAbsolute(rel) ? rel : path.join(ctx.workspace, rel);
+      const st = expanded.stats.get(rel) ?? statSync(abs, { bigint: true });
+      const f = ctx.hasher.memoLookup(rel, st) ?? (await ctx.hasher.hashFile(abs, rel, st));
+      inputs.push({ path: rel, digest: f.digest, executable: f.executable });
+    }
+  } catch {
+    return undefined;
+  }
+  const record = makeKeyRecord({
+    cmd: spec.cmd.value,
+    inputs,
+    deps,
+    outputs: spec.outputs.map((o) => o.value),
+    env: spec.env.map((e) => ({ name: e.value, value: ctx.env[e.value] ?? null })),
+  });
+  return computeTaskKey(record);
 }
 
 /** Pushes every local record (or those a manifest's targets need) with their blobs. */

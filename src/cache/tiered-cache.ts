@@ -241,6 +241,8 @@ export class RemoteTier {
   async #importBlob(digest: FileDigest): Promise<number | string> {
     const body = await this.#o.remote.get(casKey(digest));
     if (body === undefined) return 'missing';
+    // The body may fail before importBlob starts reading it; the error is seen there (stream.errored).
+    body.on('error', () => undefined);
     const r = await importBlob(this.#o.local, digest, body);
     return r.ok ? r.bytes : r.message;
   }

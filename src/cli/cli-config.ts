@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { Option } from 'commander';
+import path from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { createLogger, LOG_LEVELS, parseLogLevel, type Logger, type LogLevel } from '../log/logger.js';
 
@@ -10,11 +10,17 @@ export interface ConfigFlags {
   logFile?: string;
 }
 
+function logLevel(value: string): LogLevel {
+  const level = parseLogLevel(value);
+  if (level === undefined) throw new InvalidArgumentError(`expected one of: ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
+
 /** Adds `--config`, `--log-level` and `--log-file` to a command. */
 export function withConfigOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'configuration file (default: REPROVM_CONFIG, <workspace>/reprovm.conf, <workspace>/.reprovm/reprovm.conf, /etc/reprovm/reprovm.conf)')
-    .addOption(new Option('--log-level <level>', 'lowest level of diagnostics written (default: [logging] level)').choices(LOG_LEVELS).argParser((v) => parseLogLevel(v) ?? v))
+    .addOption(new Option('--log-level <level>', `lowest level of diagnostics written: ${LOG_LEVELS.join(', ')} (default: [logging] level)`).argParser(logLevel))
     .option('--log-file <file>', 'also write diagnostics as JSON lines to this file (default: [logging] file)');
 }
 
@@ -47,4 +53,22 @@ export function loadCliConfig(flags: ConfigFlags, io: { env: NodeJS.ProcessEnv; 
 /** The lines main.ts prints for a configuration error, one per problem. */
 export function configErrorLines(error: ConfigError): string {
   return error.problems.map((p) => `reprovm: error: ${p}\n`).join('');
+}
+
+/**
+ * For the commands that read a workspace's cache without a run (`explain`, `verify-repro`): the
+ * configuration of the manifest's workspace is loaded (and validated; warnings printed) and its
+ * `cache_dir` fills in a missing `--cache-dir`, so they look at the cache a run writes.
+ */
+export function withConfiguredCacheDir<T extends ConfigFlags & { cacheDir?: string }>(
+  manifest: string,
+  opts: T,
+  io: { env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream },
+): T {
+  const { loaded, logger } = loadCliConfig(opts, io, path.dirname(path.resolve(manifest)));
+  logger.close();
+  const configured = loaded.config.cache.cache_dir;
+  if (opts.cacheDir !== undefined || configured === '') return opts;
+  // A cache_dir from a file is already absolute; one from REPROVM_CACHE_DIR is relative to the current directory.
+  return { ...opts, cacheDir: path.resolve(configured) };
 }

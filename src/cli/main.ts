@@ -6,9 +6,10 @@ import { registerAuditCommand } from './commands/audit.js';
 import { registerBackupCommand } from './commands/backup.js';
 import { registerCacheCommand } from './commands/cache.js';
 import { registerHealthCommand } from './commands/health.js';
+import { rewriteLegacyOpsFlags } from './legacy-ops-flags.js';
 import { registerRemoteCacheCommands } from './commands/cache-remote.js';
 import { configCheckCommandLine, configShowCommandLine, type ConfigShowOptions } from './commands/config.js';
-import { configErrorLines, withConfigOptions, type ConfigFlags } from './cli-config.js';
+import { configErrorLines, withConfigOptions, withConfiguredCacheDir, type ConfigFlags } from './cli-config.js';
 import { ConfigError } from '../config/load.js';
 import { registerNotifyCommand } from './commands/notify.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -70,7 +71,12 @@ function withRunOptions(cmd: Command): Command {
         .argParser(fraction)
         .conflicts('dryRun'),
     )
-    .addOption(new Option('--pushgateway <url>', 'push the run\'s Prometheus metrics to this Pushgateway when it ends (a failed push is a warning)').conflicts('dryRun'));
+    .addOption(new Option('--pushgateway <url>', 'push the run\'s Prometheus metrics to this Pushgateway when it ends (a failed push is a warning)').conflicts('dryRun'))
+    .addOption(new Option('--metrics <file>', 'write the run\'s metrics as JSON when it ends (tasks, hit rate, durations, bytes, peak memory)').conflicts('dryRun'))
+    .option('--health-check', 'run the health checks and exit (as reprovm health)')
+    .option('--clean-cache', 'remove every cached object and record and exit (as reprovm cache clean)')
+    .option('--verify-cache', 'verify the cache and exit (as reprovm cache verify)')
+    .option('--stats', 'print cache statistics and exit (as reprovm cache stats)');
 }
 
 /**
@@ -84,8 +90,8 @@ function bareStrictIsWarn(argv: readonly string[]): string[] {
 
 /** Options shared by the commands that read a workspace without building it. */
 function withReadOptions(cmd: Command): Command {
-  return cmd
-    .option('--cache-dir <dir>', 'cache directory (default: <workspace>/.reprovm)')
+  return withConfigOptions(cmd)
+    .option('--cache-dir <dir>', 'cache directory (default: [cache] cache_dir, else <workspace>/.reprovm)')
     .option('--allow-absolute-inputs', 'accept absolute input paths (never outputs)')
     .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)');
 }
@@ -134,12 +140,8 @@ async function main(argv: string[]): Promise<number> {
       exitCode = code;
     });
   }
-  registerAuditCommand(program, { ...io, cwd: process.cwd() }, (code) => {
-    exitCode = code;
-  });
-  registerNotifyCommand(program, { ...io, cwd: process.cwd() }, (code) => {
-    exitCode = code;
-  });
+  registerAuditCommand(program, { ...io, cwd: process.cwd() }, setExit);
+  registerNotifyCommand(program, { ...io, cwd: process.cwd() }, setExit);
   registerServeCommand(program, { ...io, cwd: process.cwd() }, (code) => {
     exitCode = code;
   });
@@ -149,8 +151,8 @@ async function main(argv: string[]): Promise<number> {
     .argument('<manifest>', 'manifest file; its directory is the workspace')
     .argument('[tasks...]', 'tasks to explain (default: all)')
     .option('--json', 'one JSON object per task: {task, action, key, reasons}')
-    .action(async (manifest: string, tasks: string[], opts: ExplainOptions) => {
-      exitCode = await explainCommandLine(manifest, tasks, opts, io);
+    .action(async (manifest: string, tasks: string[], _opts: ExplainOptions, cmd: Command) => {
+      exitCode = await explainCommandLine(manifest, tasks, withConfiguredCacheDir(manifest, cmd.optsWithGlobals<ExplainOptions & ConfigFlags>(), io), io);
     });
   withReadOptions(program
     .command('verify-repro'))
@@ -160,8 +162,8 @@ async function main(argv: string[]): Promise<number> {
     .option('--runs <n>', 'executions per task (to catch flaky nondeterminism)', positiveInt, 1)
     .option('-j, --jobs <n>', 'tasks checked at once (default: number of CPUs)', positiveInt)
     .option('--json', 'one JSON object per task: {task, status, differences, ...}')
-    .action(async (manifest: string, tasks: string[], opts: VerifyReproOptions) => {
-      exitCode = await verifyReproCommandLine(manifest, tasks, opts, io);
+    .action(async (manifest: string, tasks: string[], _opts: VerifyReproOptions, cmd: Command) => {
+      exitCode = await verifyReproCommandLine(manifest, tasks, withConfiguredCacheDir(manifest, cmd.optsWithGlobals<VerifyReproOptions & ConfigFlags>(), io), io);
     });
   program
     .command('graph')
@@ -175,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await graphCommandLine(manifest, targets, opts, io);
     });
   try {
-    await program.parseAsync(bareStrictIsWarn(argv));
+    await program.parseAsync(bareStrictIsWarn(rewriteLegacyOpsFlags(argv, process.cwd())));
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ConfigError) {

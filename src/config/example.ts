@@ -22,7 +22,8 @@ const HEADER = `# reprovm configuration (INI). Every key is shown commented out 
 # REPROVM_<SECTION>_<KEY> (and the short names listed below), and command-line flags win over
 # everything: flags > environment > this file > defaults.
 # Durations are seconds or take a unit: 90, 90s, 15m, 2h, 1d. Booleans: true/false, yes/no,
-# on/off, 1/0. Relative paths are relative to the directory of this file.
+# on/off, 1/0. Relative paths are relative to the directory of this file. ';' and '#' start a
+# comment anywhere on a line: write a value that contains them in double quotes.
 `;
 
 function wrap(text: string, width = 96): string[] {

@@ -5,7 +5,7 @@
  *
  * Two modes:
  * - immediate (default): each `append` takes the log's lock, reads the chain head and writes the
- *   line, all before it returns (about 0.1 ms; see the README's "Audit log" section);
+ *   line, all before it returns (about 0.15 ms; see the README's "Audit log" section);
  * - batched (`batch` option, used by `run`): entries are queued and written together under one
  *   lock at most `maxDelayMs` later, when `maxEntries` are queued, on `flush()`/`close()`, and
  *   on process exit. A process killed with SIGKILL loses at most the entries of the last
@@ -37,6 +37,11 @@ export interface AuditLogOptions {
   readonly warn?: (message: string) => void;
 }
 
+/** Entries kept while the lock is unavailable; older ones are dropped beyond this. */
+const MAX_PENDING = 10_000;
+/** Lock wait of appends after a lock timeout, so a stuck lock does not stall every append for the full timeout. */
+const CONTENDED_WAIT_MS = 50;
+
 interface Pending {
   readonly time: string;
   readonly type: string;
@@ -64,6 +69,9 @@ export class AuditLog {
   #pending: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #warned = false;
+  /** Set after a lock timeout: later appends wait only briefly (entries stay queued) until one gets through. */
+  #contended = false;
+  #dropped = 0;
   readonly #onExit = (): void => this.flush();
 
   private constructor(file: string, opts: AuditLogOptions) {
@@ -91,6 +99,11 @@ export class AuditLog {
     } catch {
       safe = { error: 'details could not be recorded' };
     }
+    if (this.#pending.length >= MAX_PENDING) {
+      // The lock has been unavailable for a long time: keep memory bounded, count what is lost.
+      this.#pending.shift();
+      this.#dropped++;
+    }
     this.#pending.push({ time: new Date().toISOString(), type, details: safe });
     if (!this.#batch || this.#pending.length >= this.#batch.maxEntries) this.flush();
     else if (!this.#timer) {
@@ -101,6 +114,10 @@ export class AuditLog {
 
   /** Writes every queued entry now (one lock, one write). Never throws. */
   flush(): void {
+    this.#flush(this.#contended ? CONTENDED_WAIT_MS : this.#lockTimeoutMs);
+  }
+
+  #flush(lockWaitMs: number): void {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -108,8 +125,9 @@ export class AuditLog {
     if (this.#pending.length === 0) return;
     try {
       mkdirSync(path.dirname(this.file), { recursive: true });
-      const lock = lockSyncWithin(`${this.file}.lock`, this.#lockTimeoutMs);
+      const lock = lockSyncWithin(`${this.file}.lock`, lockWaitMs);
       if (!lock) {
+        this.#contended = true;
         // Keep the entries: the next flush (at the latest on close or exit) tries again.
         this.#warnOnce(`the audit log ${this.file} is locked by another process; entries are delayed`);
         return;
@@ -121,7 +139,12 @@ export class AuditLog {
         lock.release();
       }
       this.#pending = [];
+      this.#contended = false;
       this.#syslog?.send(lines);
+      if (this.#dropped > 0) {
+        this.#warnOnce(`${this.#dropped} audit entries were dropped while ${this.file} stayed locked`);
+        this.#dropped = 0;
+      }
     } catch (error) {
       const n = this.#pending.length;
       this.#pending = [];
@@ -179,7 +202,7 @@ export class AuditLog {
 
   /** Flushes and stops the syslog copy. */
   async close(): Promise<void> {
-    this.flush();
+    this.#flush(this.#lockTimeoutMs);
     if (this.#batch) process.off('exit', this.#onExit);
     await this.#syslog?.close();
   }

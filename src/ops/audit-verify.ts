@@ -80,7 +80,13 @@ export function verifyAuditLog(file: string): AuditVerifyReport {
       if (entry.seq > expectedSeq) {
         const later = findSeqAfter(file, expectedSeq, raw.number);
         return later === undefined
-          ? fail({ line: raw.number, kind: 'deleted', message: `entries ${expectedSeq}${entry.seq - 1 > expectedSeq ? `-${entry.seq - 1}` : ''} before line ${raw.number} were deleted` })
+          ? fail({
+              line: raw.number,
+              kind: 'deleted',
+              message: entry.seq - 1 > expectedSeq
+                ? `entries ${expectedSeq}-${entry.seq - 1} before line ${raw.number} were deleted`
+                : `entry ${expectedSeq} before line ${raw.number} was deleted`,
+            })
           : fail({ line: raw.number, kind: 'reordered', message: `line ${raw.number} is out of order: entry ${expectedSeq} should come before it but is at line ${later}` });
       }
       if (entry.prev === expectedPrev) {

@@ -86,7 +86,13 @@ function existingAncestor(p: string): string {
 
 async function checkCacheDir(cacheDir: string): Promise<HealthCheck> {
   const name = 'cache-dir';
-  const st = statSync(cacheDir, { throwIfNoEntry: false });
+  let st;
+  try {
+    st = statSync(cacheDir, { throwIfNoEntry: false });
+  } catch (e: unknown) {
+    // ENOTDIR: some ancestor is a file.
+    return { name, status: 'critical', message: `${cacheDir} cannot be a directory (${(e as NodeJS.ErrnoException).code ?? String(e)}: ${existingAncestor(cacheDir)} is not a directory); set --cache-dir` };
+  }
   if (st !== undefined && !st.isDirectory()) return { name, status: 'critical', message: `${cacheDir} exists but is not a directory; remove it or set --cache-dir` };
   if (st === undefined) {
     const parent = existingAncestor(cacheDir);

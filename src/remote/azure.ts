@@ -20,7 +20,7 @@ import { abortError, throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
 import { classifyError, errorKind, type NotFoundMeaning } from './classify-error.js';
 import { assertValidKey } from './keys.js';
-import { describeEndpoint, describeLocation, type RemoteLocation, type RemoteOptions } from './remote-options.js';
+import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
 const SIMPLE_UPLOAD_LIMIT = 16 * 1024 * 1024;
 const BLOCK_SIZE = 8 * 1024 * 1024;
@@ -66,7 +66,7 @@ export async function openAzureStore(loc: RemoteLocation, opts: RemoteOptions): 
     throw classifyError(e, `${describeLocation(loc)}: Azure configuration`);
   }
   const where = `${describeLocation(loc)} (endpoint ${describeEndpoint(endpoint)})`;
-  return new AzureBlobStore(service.getContainerClient(loc.bucket), loc, where, opts.listPageSize ?? 5000);
+  return new AzureBlobStore(service.getContainerClient(loc.bucket), loc, where, storeTuning(opts, 5000));
 }
 
 class AzureBlobStore implements BlobStore {
@@ -74,12 +74,14 @@ class AzureBlobStore implements BlobStore {
   readonly #container: ContainerClient;
   readonly #prefix: string;
   readonly #pageSize: number;
+  readonly #idleMs: number;
 
-  constructor(container: ContainerClient, loc: RemoteLocation, description: string, pageSize: number) {
+  constructor(container: ContainerClient, loc: RemoteLocation, description: string, tuning: StoreTuning) {
     this.#container = container;
     this.#prefix = loc.prefix;
     this.description = description;
-    this.#pageSize = pageSize;
+    this.#pageSize = tuning.pageSize;
+    this.#idleMs = tuning.idleMs;
   }
 
   async has(key: string, opts?: RequestOptions): Promise<boolean> {
@@ -105,7 +107,7 @@ class AzureBlobStore implements BlobStore {
       const res = await this.#blob(key).download(0, undefined, { ...signalOpt(opts), maxRetryRequests: 0 });
       const body = res.readableStreamBody as Readable | undefined;
       if (body === undefined) throw new BlobStoreError('integrity', `${this.description}: get ${key}: answer without a body`);
-      return checkedBody(body, res.contentLength, `${this.description}: get ${key}`, (e) => this.#error(e, `get ${key}`, opts));
+      return checkedBody(body, res.contentLength, `${this.description}: get ${key}`, (e) => this.#error(e, `get ${key}`, opts), this.#idleMs);
     } catch (e: unknown) {
       if (isMissingBlob(e)) return undefined;
       throw this.#error(e, `get ${key}`, opts);
@@ -179,7 +181,7 @@ class AzureBlobStore implements BlobStore {
   }
 
   #error(e: unknown, op: string, opts: RequestOptions | undefined, notFound: NotFoundMeaning = 'permanent'): BlobStoreError {
-    if (opts?.signal?.aborted === true && !(e instanceof BlobStoreError)) return abortError(opts.signal);
+    if (opts?.signal?.aborted === true && !(e instanceof BlobStoreError)) return abortError(opts.signal, `${this.description}: ${op}`);
     return classifyError(e, `${this.description}: ${op}`, notFound);
   }
 }

@@ -11,17 +11,25 @@ import { BlobStoreError } from './blob-store.js';
  * when it ends with fewer (or more) bytes than `expected`, and turns any error of `source`
  * into a BlobStoreError through `classify`. `expected` undefined means "unknown": only the
  * error mapping applies.
+ *
+ * With `idleTimeoutMs`, a body that stalls errors too (`transient`): some HTTP stacks (the GCS
+ * SDK's) neither end nor error their stream when the connection closes early, they just stop.
+ * Only starvation counts: while the consumer is not reading (our buffer is full), silence is
+ * back-pressure, not a stall.
  */
 export function checkedBody(
   source: Readable,
   expected: number | undefined,
   what: string,
   classify: (e: unknown) => BlobStoreError,
+  idleTimeoutMs?: number,
 ): Readable {
   let received = 0;
+  let lastData = Date.now();
   const out = new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
       received += chunk.length;
+      lastData = Date.now();
       if (expected !== undefined && received > expected) {
         cb(new BlobStoreError('integrity', `${what}: received more than the announced ${expected} bytes`));
         return;
@@ -45,8 +53,20 @@ export function checkedBody(
       out.destroy(new BlobStoreError('transient', `${what}: connection closed after ${received} bytes`));
     }
   });
+  let watchdog: NodeJS.Timeout | undefined;
+  if (idleTimeoutMs !== undefined && idleTimeoutMs > 0) {
+    watchdog = setInterval(() => {
+      const starving = out.readableLength < out.readableHighWaterMark;
+      if (!starving) lastData = Date.now();
+      else if (Date.now() - lastData > idleTimeoutMs) {
+        out.destroy(new BlobStoreError('transient', `${what}: body stalled after ${received} bytes (nothing for ${idleTimeoutMs} ms)`));
+      }
+    }, Math.max(10, Math.floor(idleTimeoutMs / 4)));
+    watchdog.unref();
+  }
   // If the consumer gives up, release the underlying socket.
   out.on('close', () => {
+    clearInterval(watchdog);
     if (!source.destroyed) source.destroy();
   });
   source.pipe(out);

@@ -6,6 +6,7 @@
  * numeric `code`/`status` and `errors[].reason`), and network failures arrive as Node error
  * codes, possibly wrapped in a `cause` chain; all of them are looked at.
  */
+import { STATUS_CODES } from 'node:http';
 import { BlobStoreError, type BlobStoreErrorKind } from './blob-store.js';
 
 /** What a 404 without a more specific code means for the operation that got it. */
@@ -25,6 +26,9 @@ const TRANSIENT_CODES = new Set([
   'SlowDown', 'ServiceUnavailable', 'InternalError', 'ThrottlingException', 'ServerBusy', 'OperationTimedOut',
   'REQUEST_SEND_ERROR', 'AbortError', 'ABORT_ERR', 'rateLimitExceeded', 'backendError',
 ]);
+/** Bodies that do not match their checksum or announced length. */
+const INTEGRITY_CODES = new Set(['CONTENT_DOWNLOAD_MISMATCH', 'FILE_NO_UPLOAD', 'BadDigest', 'InvalidDigest', 'Md5Mismatch', 'Crc64Mismatch', 'MD5_NOT_AVAILABLE']);
+const INTEGRITY_MESSAGES = /received less data than required|data corruption|did not match the data from the server/i;
 const TRANSIENT_MESSAGES = /socket hang up|ECONNRESET|ECONNREFUSED|ETIMEDOUT|timed? ?out|aborted|network error|other side closed/i;
 
 interface Facts {
@@ -72,6 +76,7 @@ export function errorKind(e: unknown, notFound: NotFoundMeaning = 'permanent'): 
   const st = f.status === undefined ? {} : { status: f.status };
   if (f.codes.some((c) => NO_BUCKET_CODES.has(c))) return { kind: 'no-bucket', ...st };
   if (f.status === 401 || f.status === 403 || f.codes.some((c) => AUTH_CODES.has(c))) return { kind: 'auth', ...st };
+  if (f.codes.some((c) => INTEGRITY_CODES.has(c)) || f.messages.some((m) => INTEGRITY_MESSAGES.test(m))) return { kind: 'integrity', ...st };
   if (f.status !== undefined && (f.status >= 500 || f.status === 429 || f.status === 408)) return { kind: 'transient', ...st };
   if (f.status === 404) return { kind: notFound, ...st };
   if (f.codes.some((c) => TRANSIENT_CODES.has(c))) return { kind: 'transient', ...st };
@@ -87,13 +92,19 @@ export function classifyError(e: unknown, what: string, notFound: NotFoundMeanin
   if (e instanceof BlobStoreError) return e;
   const { kind, status } = errorKind(e, notFound);
   const f = facts(e);
-  const detail = scrubSecrets((f.messages[0] ?? f.codes[0] ?? String(e)).split('\n')[0] ?? '');
-  const code = f.codes.find((c) => c !== detail);
-  const label = [status === undefined ? undefined : `HTTP ${status}`, code].filter((x) => x !== undefined).join(' ');
+  let detail = scrubSecrets((f.messages[0] ?? f.codes[0] ?? String(e)).split('\n')[0] ?? '');
+  // SDKs that cannot parse an error body say so ("UnknownError", "XML parse error", a raw JSON
+  // body); the status line is the more useful fact then.
+  if (status !== undefined && (UNHELPFUL.test(detail) || detail === '')) detail = `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
+  const code = f.codes.find((c) => c !== detail && !GENERIC_CODES.has(c));
+  const label = [detail.startsWith('HTTP ') || status === undefined ? undefined : `HTTP ${status}`, code].filter((x) => x !== undefined).join(' ');
   const hint = HINTS[kind];
   const message = `${what}: ${detail}${label === '' ? '' : ` (${label})`}${hint === '' ? '' : `; ${hint}`}`;
   return new BlobStoreError(kind, message, status, { cause: e });
 }
+
+const UNHELPFUL = /^(UnknownError|Unknown|RestError|Error)$|parse error|^\{"error"/i;
+const GENERIC_CODES = new Set(['Unknown', 'UnknownError', 'RestError', 'Error', 'FetchError', 'GaxiosError', 'ApiError']);
 
 const HINTS: Record<BlobStoreErrorKind, string> = {
   transient: '',

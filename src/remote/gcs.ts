@@ -17,7 +17,7 @@ import { abortError, throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
 import { classifyError, errorKind, type NotFoundMeaning } from './classify-error.js';
 import { assertValidKey } from './keys.js';
-import { describeEndpoint, describeLocation, type RemoteLocation, type RemoteOptions } from './remote-options.js';
+import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
 /** Buffers below this go up in one multipart request; larger bodies and streams resumably. */
 const SIMPLE_UPLOAD_LIMIT = 16 * 1024 * 1024;
@@ -37,7 +37,7 @@ export async function openGcsStore(loc: RemoteLocation, opts: RemoteOptions): Pr
     ...(opts.requestTimeoutMs === undefined ? {} : { timeout: opts.requestTimeoutMs }),
   });
   const where = describeLocation(loc) + (endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(endpoint)})`);
-  return new GcsBlobStore(storage, loc, where, opts.listPageSize ?? 1000);
+  return new GcsBlobStore(storage, loc, where, storeTuning(opts, 1000));
 }
 
 class GcsBlobStore implements BlobStore {
@@ -46,14 +46,16 @@ class GcsBlobStore implements BlobStore {
   readonly #bucket: Bucket;
   readonly #prefix: string;
   readonly #pageSize: number;
+  readonly #idleMs: number;
   #bucketSeen = false;
 
-  constructor(storage: Storage, loc: RemoteLocation, description: string, pageSize: number) {
+  constructor(storage: Storage, loc: RemoteLocation, description: string, tuning: StoreTuning) {
     this.#storage = storage;
     this.#bucket = storage.bucket(loc.bucket);
     this.#prefix = loc.prefix;
     this.description = description;
-    this.#pageSize = pageSize;
+    this.#pageSize = tuning.pageSize;
+    this.#idleMs = tuning.idleMs;
   }
 
   async has(key: string, opts?: RequestOptions): Promise<boolean> {
@@ -85,7 +87,7 @@ class GcsBlobStore implements BlobStore {
     const length = await new Promise<number | undefined>((resolve, reject) => {
       const onAbort = (): void => {
         src.destroy();
-        reject(abortError(opts?.signal as AbortSignal));
+        reject(abortError(opts?.signal as AbortSignal, what));
       };
       opts?.signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => opts?.signal?.removeEventListener('abort', onAbort);
@@ -111,8 +113,8 @@ class GcsBlobStore implements BlobStore {
     });
     if (length === null) return undefined;
     this.#bucketSeen = true;
-    const out = checkedBody(src, length, what, (e) => this.#error(e, `get ${key}`));
-    opts?.signal?.addEventListener('abort', () => out.destroy(abortError(opts.signal as AbortSignal)), { once: true });
+    const out = checkedBody(src, length, what, (e) => this.#error(e, `get ${key}`), this.#idleMs);
+    opts?.signal?.addEventListener('abort', () => out.destroy(abortError(opts.signal as AbortSignal, what)), { once: true });
     return out;
   }
 
@@ -135,7 +137,7 @@ class GcsBlobStore implements BlobStore {
       await pipeline(source, sink, opts?.signal === undefined ? {} : { signal: opts.signal });
       this.#bucketSeen = true;
     } catch (e: unknown) {
-      if (opts?.signal?.aborted === true) throw abortError(opts.signal);
+      if (opts?.signal?.aborted === true) throw abortError(opts.signal, `${this.description}: put ${key}`);
       throw this.#error(e, `put ${key}`, 'no-bucket');
     }
   }

@@ -47,3 +47,17 @@ export function describeEndpoint(endpoint: string): string {
     return '(invalid endpoint URL)';
   }
 }
+
+/** Per-store knobs the adapters derive from {@link RemoteOptions}. */
+export interface StoreTuning {
+  /** Page size of list requests. */
+  readonly pageSize: number;
+  /** A download body that delivers nothing for this long while the reader waits is an error. */
+  readonly idleMs: number;
+}
+
+/** {@link StoreTuning} from the options, with the provider's page size as default. */
+export function storeTuning(opts: RemoteOptions, defaultPageSize: number): StoreTuning {
+  // The stall limit follows the connect timeout: both mean "the other side went silent".
+  return { pageSize: opts.listPageSize ?? defaultPageSize, idleMs: Math.max(1000, opts.connectTimeoutMs ?? 10_000) };
+}

@@ -116,17 +116,28 @@ export class ResilientBlobStore implements BlobStore {
 
   /**
    * The stream's body is bounded by the request timeout of the attempt that produced it;
-   * a failure after the stream was returned errors the stream (it is not retried).
+   * a failure after the stream was returned errors the stream (it is not retried). Consume it
+   * with pipeline() or async iteration, which surface that error.
    */
   get(key: string, opts?: RequestOptions): Promise<Readable | undefined> {
     return this.#call('get', key, opts, true, async (signal, attempt) => {
-      const stream = await this.#inner.get(key, { signal });
+      // The inner store hears of an abort only after the stream was destroyed with our reason
+      // (which says what ran out of time), not with its own generic one.
+      const inner = new AbortController();
+      let stream: Readable | undefined;
+      signal.addEventListener('abort', () => {
+        stream?.destroy(this.#abortReason(signal, opts?.signal, 'get', key));
+        inner.abort(signal.reason);
+      }, { once: true });
+      stream = await this.#inner.get(key, { signal: inner.signal });
       if (stream === undefined) return undefined;
       // The timers now guard the body: keep them until the stream is finished either way.
       attempt.answered();
-      const holdTimers = (): void => attempt.done();
-      signal.addEventListener('abort', () => stream.destroy(this.#abortReason(signal, opts?.signal, 'get', key)), { once: true });
-      stream.once('close', holdTimers);
+      stream.once('close', () => attempt.done());
+      // A timeout may destroy the stream before the caller attached its handlers; without a
+      // listener that would be an uncaught 'error'. Readers still get the error: a destroyed
+      // stream rethrows it from pipeline() and async iteration.
+      stream.on('error', () => undefined);
       return stream;
     }, undefined, true);
   }

@@ -20,7 +20,7 @@ import { throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
 import { classifyError, errorKind, type NotFoundMeaning } from './classify-error.js';
 import { assertValidKey } from './keys.js';
-import { describeEndpoint, describeLocation, type RemoteLocation, type RemoteOptions } from './remote-options.js';
+import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -58,7 +58,7 @@ export async function openS3Store(loc: RemoteLocation, opts: RemoteOptions): Pro
     }
   }
   const where = describeLocation(loc) + (endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(endpoint)})`);
-  return new S3BlobStore(sdk, client, loc, where, opts.listPageSize ?? 1000);
+  return new S3BlobStore(sdk, client, loc, where, storeTuning(opts, 1000));
 }
 
 class S3BlobStore implements BlobStore {
@@ -68,16 +68,18 @@ class S3BlobStore implements BlobStore {
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #pageSize: number;
+  readonly #idleMs: number;
   /** Set once the bucket was seen to exist, so a 404 on HEAD of an object needs no second look. */
   #bucketSeen = false;
 
-  constructor(sdk: S3Sdk, client: S3Client, loc: RemoteLocation, description: string, pageSize: number) {
+  constructor(sdk: S3Sdk, client: S3Client, loc: RemoteLocation, description: string, tuning: StoreTuning) {
     this.#sdk = sdk;
     this.#client = client;
     this.#bucket = loc.bucket;
     this.#prefix = loc.prefix;
     this.description = description;
-    this.#pageSize = pageSize;
+    this.#pageSize = tuning.pageSize;
+    this.#idleMs = tuning.idleMs;
   }
 
   async has(key: string, opts?: RequestOptions): Promise<boolean> {
@@ -109,7 +111,7 @@ class S3BlobStore implements BlobStore {
       this.#bucketSeen = true;
       const body = out.Body as Readable | undefined;
       if (body === undefined) throw new BlobStoreError('integrity', `${this.description}: get ${key}: answer without a body`);
-      return checkedBody(body, out.ContentLength, `${this.description}: get ${key}`, (e) => this.#error(e, `get ${key}`));
+      return checkedBody(body, out.ContentLength, `${this.description}: get ${key}`, (e) => this.#error(e, `get ${key}`), this.#idleMs);
     } catch (e: unknown) {
       if (errorKind(e).kind !== 'no-bucket' && isNotFound(e)) return undefined;
       throw this.#error(e, `get ${key}`);

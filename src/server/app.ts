@@ -8,6 +8,8 @@
  * and JSON bodies are not type-coerced (`"jobs": "4"` is a 400). Only integer query parameters
  * are converted from their text before validation, since a query string has no types.
  */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import { ApiError, errorBody, type ApiErrorCode } from './api-error.js';
@@ -38,14 +40,22 @@ interface Caller {
 
 /** Builds the app (not listening yet). */
 export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<FastifyInstance> {
+  // Our own server, so that slow or stalled request bodies are cut off when the request timeout
+  // is due (Node checks only every `connectionsCheckingInterval`, 30 s by default).
+  const timeouts = {
+    requestTimeout: opts.requestTimeoutMs,
+    headersTimeout: Math.min(opts.requestTimeoutMs, 60_000),
+    connectionsCheckingInterval: Math.min(1000, opts.requestTimeoutMs),
+  };
+  const tls = opts.https;
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimitBytes,
-    requestTimeout: opts.requestTimeoutMs,
-    forceCloseConnections: true,
+    forceCloseConnections: 'idle',
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
+    serverFactory: (handler) =>
+      (tls ? createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key }, handler) : createHttpServer(timeouts, handler)) as unknown as Server,
   });
   const callers = new WeakMap<FastifyRequest, Caller>();
   const callerOf = (req: FastifyRequest): string => callers.get(req)?.name ?? 'anonymous';

@@ -15,9 +15,10 @@ import { buildApp } from './app.js';
 import type { Reloadable, ServerContext } from './context.js';
 import { scanCasStats } from './metrics-exporter.js';
 import { RunManager, type RunLimits } from './run-manager.js';
-import { Scheduler, systemClock } from './schedule.js';
+import { ScheduleError, Scheduler, systemClock } from './schedule.js';
 import { loadSpec } from './spec.js';
 import { ManifestCache } from './task-view.js';
+import { TokenSourceError } from './auth.js';
 import { isLoopback, loadTokens } from './tokens.js';
 import { resolveWorkspaces, WorkspaceError, type ServedWorkspace } from './workspaces.js';
 
@@ -82,7 +83,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     return { config: l.config, configFile: l.file, tokens, authDisabled: tokens.size === 0 };
   };
-  let current = reloadable(loaded);
+  let current = startupStep(() => reloadable(loaded));
   if (current.authDisabled) opts.log(`reprovm: warning: serve: no API token is configured: every request from this machine is allowed (bound to ${host})`);
 
   const metrics = createMetrics();
@@ -123,7 +124,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       log: (m) => opts.log(`reprovm: ${m}`),
     });
   };
-  let scheduler = makeScheduler(loaded);
+  let scheduler = startupStep(() => makeScheduler(loaded));
 
   let casCheckedAt = 0;
   const ctx: ServerContext = {
@@ -160,7 +161,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   });
   let address: string;
   try {
-    address = await app.listen({ host, port });
+    await app.listen({ host, port });
+    // Fastify cannot tell that our own server factory made an HTTPS server: build the URL here.
+    const bound = app.server.address();
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    address = `${https ? 'https' : 'http'}://${shownHost}:${typeof bound === 'object' && bound ? bound.port : port}`;
   } catch (error) {
     await app.close().catch(() => undefined);
     throw new ServeError(`reprovm: error: serve: cannot listen on ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
@@ -196,6 +201,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await audit?.close();
     },
   };
+}
+
+/** Runs a startup step; a token or schedule problem becomes a one-line {@link ServeError}. */
+function startupStep<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof TokenSourceError || error instanceof ScheduleError) throw new ServeError(`reprovm: error: serve: ${error.message}`);
+    throw error;
+  }
 }
 
 function readTls(file: string, key: string, baseDir: string): Buffer {

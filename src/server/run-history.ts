@@ -6,16 +6,17 @@
  *   whole (temp file + fsync + rename) whenever the run's status changes, so a reader sees the
  *   old or the new version, never a mix. A missing, torn or foreign-version file makes the run
  *   invisible (it is skipped, not repaired).
- * - `events.ndjson`: the run's events exactly as its child printed them (`run --json`),
- *   appended as they arrive. A kill can tear the last line; readers skip lines that do not
+ * - `events.ndjson`: the run's events exactly as its child printed them (`run --json`): the
+ *   child's stdout is this file. A kill can tear the last line; readers skip lines that do not
  *   parse.
+ * - `stderr.log`: the child's stderr (why a run failed before its tasks ran).
  *
  * Run ids sort by creation time, so pruning to `[server] history_limit` removes the oldest
  * finished runs by name. A run found `queued` or `running` when the daemon starts was in
  * flight when it died: it becomes `aborted` (its task results are rebuilt from its events),
  * and its child, if still alive, is sent SIGTERM so it stops its tasks cleanly.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../util/atomic-write.js';
 import { isProcessAlive } from '../util/process.js';
@@ -33,8 +34,6 @@ interface SummaryFile {
 /** The runs of one cache directory. */
 export class RunHistory {
   readonly dir: string;
-  /** Open append descriptors of events files of runs in flight. */
-  readonly #fds = new Map<string, number>();
 
   constructor(cacheDir: string) {
     this.dir = path.join(cacheDir, 'runs');
@@ -53,24 +52,20 @@ export class RunHistory {
     writeFileAtomicSync(path.join(dir, 'summary.json'), `${JSON.stringify(data)}\n`);
   }
 
-  /** Appends raw NDJSON text (whole lines) to a run's events file. */
-  appendEvents(id: string, text: string): void {
-    let fd = this.#fds.get(id);
-    if (fd === undefined) {
-      const dir = this.#runDir(id);
-      mkdirSync(dir, { recursive: true });
-      fd = openSync(path.join(dir, 'events.ndjson'), 'a');
-      this.#fds.set(id, fd);
-    }
-    writeSync(fd, text);
+  /** The files a run's child writes: its events (stdout) and its stderr. */
+  files(id: string): { eventsFile: string; stderrFile: string } {
+    const dir = this.#runDir(id);
+    mkdirSync(dir, { recursive: true });
+    return { eventsFile: path.join(dir, 'events.ndjson'), stderrFile: path.join(dir, 'stderr.log') };
   }
 
-  /** Closes a run's events file (when it ends). */
-  closeEvents(id: string): void {
-    const fd = this.#fds.get(id);
-    if (fd !== undefined) {
-      this.#fds.delete(id);
-      closeSync(fd);
+  /** The last `bytes` of a run's stderr ('' when there is none). */
+  stderrTail(id: string, bytes = 8192): string {
+    try {
+      const text = readFileSync(path.join(this.#runDir(id), 'stderr.log'));
+      return text.subarray(Math.max(0, text.length - bytes)).toString('utf8');
+    } catch {
+      return '';
     }
   }
 

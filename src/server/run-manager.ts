@@ -10,7 +10,7 @@ import type { RunEvent } from '../events/events.js';
 import { ApiError, notFound } from './api-error.js';
 import { startChildRun, type ChildRun } from './run-child.js';
 import { RunHistory } from './run-history.js';
-import { applyEvent, infoOf, isFinal, newRunId, parseEventLine, type RunDetail, type RunInfo, type RunRequest, type RunStatus } from './run-record.js';
+import { applyEvent, infoOf, isFinal, newRunDetail, parseEventLine, runOutcome, type RunDetail, type RunInfo, type RunRequest, type RunStatus } from './run-record.js';
 import type { ServedWorkspace } from './workspaces.js';
 
 export interface RunLimits {
@@ -103,21 +103,7 @@ export class RunManager {
     if (queue.length >= this.#limits.maxQueue) {
       throw new ApiError(429, 'queue-full', `the run queue of workspace "${workspace}" is full (${this.#limits.maxQueue} queued); retry later`);
     }
-    const detail: RunDetail = {
-      id: newRunId(new Date(), randomBytes(3).toString('hex')),
-      workspace,
-      status: 'queued',
-      ...request,
-      targets: [...request.targets],
-      trigger,
-      createdAt: now(),
-      startedAt: null,
-      finishedAt: null,
-      exitCode: null,
-      message: null,
-      tasks: [],
-      summary: null,
-    };
+    const detail = newRunDetail(workspace, request, trigger, new Date(), randomBytes(3).toString('hex'));
     let resolveFinished = (): void => undefined;
     const finished = new Promise<void>((r) => (resolveFinished = r));
     this.#runs.set(detail.id, detail);
@@ -147,38 +133,36 @@ export class RunManager {
     const history = this.#history(d.workspace);
     d.status = 'running';
     d.startedAt = now();
-    const child = startChildRun({
-      node: this.#opts.node,
-      cli: this.#opts.cli,
-      manifest: ws.manifest,
-      cacheDir: ws.cacheDir,
-      ...(this.#opts.configFile ? { configFile: this.#opts.configFile } : {}),
-      request: d,
-      env: this.#opts.env,
-      onLines: (text) => this.#onLines(live, history, text),
-    });
+    let child: ChildRun;
+    try {
+      child = startChildRun({
+        node: this.#opts.node,
+        cli: this.#opts.cli,
+        manifest: ws.manifest,
+        cacheDir: ws.cacheDir,
+        ...(this.#opts.configFile ? { configFile: this.#opts.configFile } : {}),
+        request: d,
+        env: this.#opts.env,
+        ...history.files(d.id),
+        onLines: (text) => this.#onLines(live, text),
+      });
+    } catch (error) {
+      // The history directory cannot be written (disk full, permissions): the run cannot start.
+      d.status = 'failed';
+      d.message = `the run could not be started: ${error instanceof Error ? error.message : String(error)}`;
+      this.#finish(live);
+      return;
+    }
     live.child = child;
     history.save(d, child.pid);
-    void child.done.then(({ exitCode, signal, stderr }) => {
-      d.exitCode = exitCode;
-      if (live.cancelRequested !== undefined) {
-        d.status = 'cancelled';
-        d.message = live.cancelRequested;
-      } else if (exitCode === 0) d.status = 'succeeded';
-      else {
-        d.status = 'failed';
-        if (exitCode !== 1) d.message = lastLine(stderr) ?? (signal ? `the run process was killed by ${signal}` : `the run process exited with code ${exitCode}`);
-      }
+    void child.done.then((end) => {
+      d.exitCode = end.exitCode;
+      Object.assign(d, runOutcome({ ...end, cancelled: live.cancelRequested, stderr: () => history.stderrTail(d.id) }));
       this.#finish(live);
     });
   }
 
-  #onLines(live: LiveRun, history: RunHistory, text: string): void {
-    try {
-      history.appendEvents(live.detail.id, text);
-    } catch (error) {
-      process.stderr.write(`reprovm: warning: cannot write the history of run ${live.detail.id}: ${(error as Error).message}\n`);
-    }
+  #onLines(live: LiveRun, text: string): void {
     for (const line of text.split('\n')) {
       const event = parseEventLine(line);
       if (!event) continue;
@@ -193,8 +177,11 @@ export class RunManager {
     const d = live.detail;
     d.finishedAt = now();
     const history = this.#history(d.workspace);
-    history.closeEvents(d.id);
-    history.save(d);
+    try {
+      history.save(d);
+    } catch (error) {
+      process.stderr.write(`reprovm: warning: cannot write the history of run ${d.id}: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
     this.#running.get(d.workspace)!.delete(d.id);
     this.#live.delete(d.id);
     const info = infoOf(d);
@@ -299,10 +286,4 @@ export class RunManager {
     }
     await Promise.all(waits);
   }
-}
-
-/** The line of a child's stderr that says what went wrong: the first error line, else the last line. */
-function lastLine(text: string): string | undefined {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  return lines.find((l) => /\berror\b/.test(l)) ?? lines.at(-1);
 }

@@ -89,3 +89,42 @@ export function newRunId(now: Date, random: string): string {
   const t = now.toISOString().replace(/[-:]/g, '').replace('.', '').replace('T', '-').replace('Z', '');
   return `${t}-${random}`;
 }
+
+/** A new queued run. */
+export function newRunDetail(workspace: string, request: RunRequest, trigger: string, now: Date, random: string): RunDetail {
+  return {
+    id: newRunId(now, random),
+    workspace,
+    status: 'queued',
+    ...request,
+    targets: [...request.targets],
+    trigger,
+    createdAt: now.toISOString(),
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    message: null,
+    tasks: [],
+    summary: null,
+  };
+}
+
+/**
+ * How a run ended, from its child's exit: cancelled when a cancel was asked for (whatever the
+ * exit), succeeded on 0, failed otherwise; for exits other than 1 (a task failed) the message
+ * says why, from the child's stderr (`reprovm: error: ...`, a manifest diagnostic).
+ */
+export function runOutcome(end: {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  error?: string;
+  cancelled: string | undefined;
+  stderr: () => string;
+}): { status: RunStatus; message: string | null } {
+  if (end.cancelled !== undefined) return { status: 'cancelled', message: end.cancelled };
+  if (end.exitCode === 0) return { status: 'succeeded', message: null };
+  if (end.exitCode === 1) return { status: 'failed', message: null };
+  const lines = end.stderr().split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const why = end.error ?? lines.find((l) => /\berror\b/.test(l)) ?? lines.at(-1);
+  return { status: 'failed', message: why ?? (end.signal ? `the run process was killed by ${end.signal}` : `the run process exited with code ${end.exitCode}`) };
+}

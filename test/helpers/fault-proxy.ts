@@ -43,6 +43,8 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
   let remaining = Infinity;
   let requests = 0;
   const sockets = new Set<Socket>();
+  /** Connections with a hung request: cut when the fault changes, so they do not linger. */
+  const hung = new Set<Socket>();
 
   const take = (isBodyCandidate: boolean): ProxyFault | undefined => {
     if (fault === undefined || fault.mode === 'down') return undefined;
@@ -56,7 +58,10 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests += 1;
     const early = fault?.mode === 'hang' || fault?.mode === 'status' ? take(false) : undefined;
-    if (early?.mode === 'hang') return; // accepted, never answered
+    if (early?.mode === 'hang') {
+      hung.add(req.socket); // accepted, never answered
+      return;
+    }
     if (early?.mode === 'status') {
       req.resume();
       const body = JSON.stringify({ error: { code: early.status, message: 'injected fault' } });
@@ -143,8 +148,9 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
         await closeAll();
         return;
       }
-      // Hung requests of an earlier fault are cut, so they do not linger past it.
-      for (const s of sockets) s.destroy();
+      // Only the hung connections are cut: idle keep-alive ones stay valid for the client.
+      for (const s of hung) s.destroy();
+      hung.clear();
       if (!server.listening) await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     },
     stop: closeAll,

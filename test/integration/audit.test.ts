@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { Rig, collect } from '../helpers/rig.js';
+import { Rig, collect, waitFor } from '../helpers/rig.js';
 
 interface Entry {
   seq: number;
@@ -154,6 +154,30 @@ describe('audit log (CLI)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(rig.read('logger.args'), /^-t reprovm /);
     assert.equal(rig.read('logger.out'), readFileSync(rig.path('.reprovm/audit.log'), 'utf8'));
+  });
+
+  test('after a kill -9 mid-run the chain is still valid and the next run records the broken lock', async () => {
+    rig.write({ 'm.txt': 'task quick {\n  cmd = echo q > q.txt\n  outputs = q.txt\n}\ntask slow {\n  cmd = echo $$ > slow.pid.tmp && mv slow.pid.tmp slow.pid && exec sleep 30\n  deps = quick\n}\n' });
+    const child = rig.spawn(['m.txt']);
+    const done = collect(child);
+    await waitFor(() => rig.exists('slow.pid'), 20_000, 'the slow task to start');
+    child.kill('SIGKILL');
+    await done;
+    // The task's process group outlives a SIGKILLed runner: end it here.
+    try {
+      process.kill(-Number(rig.read('slow.pid').trim()), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    rig.write({ 'm.txt': 'task quick {\n  cmd = echo q > q.txt\n  outputs = q.txt\n}\n' });
+    const r = await rig.run(['m.txt']);
+    assert.equal(r.code, 0, r.stderr);
+    const e = entries(rig.path('.reprovm/audit.log'));
+    const broken = e.find((x) => x.type === 'lock.stale-broken');
+    assert.ok(broken, e.map((x) => x.type).join(' '));
+    assert.equal(broken.details.pid, child.pid);
+    const v = await rig.run(['audit', 'verify']);
+    assert.equal(v.code, 0, v.stderr);
   });
 
   test('two workspaces sharing one cache dir run at once: one valid chain', async () => {

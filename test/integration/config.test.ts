@@ -59,7 +59,7 @@ describe('configuration (CLI)', () => {
     assert.equal(runStarted((await run(['--json', '-f', 'manifest.txt'], { env: { REPROVM_JOBS: '5' } })).stdout)?.jobs, 5);
     assert.equal(runStarted((await run(['--json', '-f', '-j', '2', 'manifest.txt'], { env: { REPROVM_JOBS: '5' } })).stdout)?.jobs, 2);
     rig.write({ 'reprovm.conf': '[cache]\ncompression = lz4\n' });
-    const none = await run(['--json', '--cache-dir', 'c2', '--compress', 'none', 'manifest.txt']);
+    const none = await run(['--json', '-f', '--cache-dir', 'c2', '--compress', 'none', 'manifest.txt']);
     assert.equal(none.code, 0, none.stderr);
     assert.deepEqual([...new Set(objectCodecs(rig.path('c2')))], [0]);
   });
@@ -75,6 +75,15 @@ describe('configuration (CLI)', () => {
     assert.equal(runStarted(b.stdout)?.jobs, 4);
     const c = await run(['run', '--config', 'conf/my.conf', '--json', '-f', 'ws/manifest.txt']);
     assert.equal(runStarted(c.stdout)?.jobs, 4);
+    // explain reads the configured cache too: a deleted output would be restored, not re-run.
+    rmSync(rig.path('ws/a.txt'));
+    for (const args of [['--config', 'conf/my.conf', 'explain'], ['explain', '--config', 'conf/my.conf']]) {
+      const e = await run([...args, '--json', 'ws/manifest.txt', 'a']);
+      assert.equal(e.code, 0, e.stderr);
+      assert.equal((JSON.parse(e.stdout.trim()) as { action: string }).action, 'restore');
+    }
+    const without = await run(['explain', '--json', 'ws/manifest.txt', 'a']);
+    assert.equal((JSON.parse(without.stdout.trim()) as { action: string }).action, 'run');
   });
 
   it('a bad value stops the run with exit 2 and one line naming file:line and the allowed values', async () => {
@@ -116,6 +125,24 @@ describe('configuration (CLI)', () => {
     const s = await run(['--json', '-f', 'manifest.txt']);
     assert.equal(s.code, 1, 'a task\'s own retries = 0 wins');
     assert.equal(events(s.stdout).filter((e) => e.type === 'task-retry').length, 0);
+  });
+
+  it('[execution] strict and keep_going apply to runs; --strict=off and --no-keep-going override them', async () => {
+    const leaky = 'task leak {\n  cmd = echo x > out.txt; echo y > stray.txt\n  outputs = out.txt\n}\ntask fails {\n  cmd = exit 1\n}\ntask after {\n  cmd = echo z > z.txt\n  outputs = z.txt\n  deps = leak\n}\n';
+    rig.write({ 'manifest.txt': leaky, 'reprovm.conf': '[execution]\nstrict = error\nkeep_going = yes\nparallel_jobs = 1\n' });
+    const strict = await run(['--json', 'manifest.txt', 'leak']);
+    assert.equal(strict.code, 1);
+    const failed = events(strict.stdout).find((e) => e.type === 'task-finished' && e.task === 'leak');
+    assert.equal((failed?.failure as { reason?: string } | undefined)?.reason, 'hermeticity');
+    const off = await run(['--json', '--strict=off', 'manifest.txt', 'leak']);
+    assert.equal(off.code, 0, off.stdout);
+    rig.write({ 'reprovm.conf': '[execution]\nkeep_going = yes\nparallel_jobs = 1\n' });
+    const statusOf = (stdout: string, task: string): unknown => events(stdout).find((e) => e.type === 'task-finished' && e.task === task)?.status;
+    // -j 1 and critical-path order: "fails" has no dependents, so it runs after "leak" or before "after" only by chance; with keep_going "after" always runs.
+    const kept = await run(['--json', '-f', 'manifest.txt']);
+    assert.equal(kept.code, 1);
+    assert.equal(statusOf(kept.stdout, 'after'), 'executed');
+    assert.equal(statusOf(kept.stdout, 'fails'), 'failed');
   });
 
   it('--log-file writes JSON lines; --log-level filters the console', async () => {

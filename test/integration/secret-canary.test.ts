@@ -1,8 +1,9 @@
 /**
  * Fake secrets in the environment and the configuration must appear nowhere reprovm writes:
  * not in the workspace or cache files (audit log, log file, state, notification state), the
- * run summary and JUnit report, the NDJSON events, stdout/stderr, `config show`, the webhook
- * bodies and headers, or the Pushgateway push.
+ * run summary, JUnit report and metrics file, the NDJSON events, stdout/stderr, `config show`, the webhook
+ * bodies and headers, the Pushgateway push, or a backup's manifest. (The backup archive itself
+ * carries reprovm.conf verbatim, by design: it restores the configuration.)
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DirBlobStore } from '../../src/remote/dir-store.js';
+import { readManifest } from '../../src/ops/backup/archive.js';
 import { Rig } from '../helpers/rig.js';
 
 const CANARIES = {
@@ -93,7 +96,7 @@ describe('secret canary', () => {
       ].join('\n'),
     });
     const env = { REPROVM_CACHE_SIGNING_KEY: CANARIES.signingKey, REPROVM_API_TOKEN: CANARIES.apiToken, REPROVM_NOTIFY_BACKOFF_MS: '10' };
-    const run = await rig.run(['--json', '-k', '--summary', 'out/summary.json', '--junit', 'out/junit.xml', 'm.txt'], { env });
+    const run = await rig.run(['--json', '-k', '--summary', 'out/summary.json', '--junit', 'out/junit.xml', '--metrics', 'out/metrics.json', 'm.txt'], { env });
     assert.equal(run.code, 1, run.stderr);
     assert.deepEqual(findCanaries(run.stdout), [], 'NDJSON events');
     assert.deepEqual(findCanaries(run.stderr), [], 'stderr');
@@ -111,6 +114,17 @@ describe('secret canary', () => {
     const shownAudit = await rig.run(['audit', 'show', '--json'], { env });
     assert.deepEqual(findCanaries(shownAudit.stdout), [], 'audit show');
 
+    const backup = await rig.run(['backup', 'create', '--to', rig.path('backups'), '--json'], { env });
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.deepEqual(findCanaries(backup.stdout + backup.stderr), [], 'backup create');
+    const store = new DirBlobStore(rig.path('backups'));
+    const listed = await rig.run(['backup', 'list', '--from', rig.path('backups'), '--json'], { env });
+    assert.deepEqual(findCanaries(listed.stdout + listed.stderr), [], 'backup list');
+    const name = (JSON.parse(backup.stdout) as { name: string }).name;
+    const manifest = await readManifest(store, name);
+    assert.ok(JSON.stringify(manifest).includes('audit.log'), 'the manifest lists the audit log');
+    assert.deepEqual(findCanaries(JSON.stringify(manifest)), [], 'backup manifest');
+
     // Webhooks (2 runs + 1 test, 3 targets each) and the Pushgateway pushes.
     assert.ok(received.length >= 9, `requests received: ${received.length}`);
     assert.ok(received.some((r) => r.includes('reprovm_tasks')), 'the Pushgateway push was checked too');
@@ -118,8 +132,8 @@ describe('secret canary', () => {
 
     // The detector itself works: the configuration holds all but the two environment-only secrets.
     assert.equal(findCanaries(readFileSync(rig.path('reprovm.conf'), 'utf8')).length, Object.keys(CANARIES).length - 2);
-    const files = filesBelow(rig.dir, rig.path('reprovm.conf'));
-    for (const must of ['.reprovm/audit.log', 'logs/reprovm.jsonl', 'out/summary.json', 'out/junit.xml']) {
+    const files = filesBelow(rig.dir, rig.path('reprovm.conf')).filter((f) => !f.startsWith(rig.path('backups')));
+    for (const must of ['.reprovm/audit.log', 'logs/reprovm.jsonl', 'out/summary.json', 'out/junit.xml', 'out/metrics.json']) {
       assert.ok(files.includes(rig.path(must)), `${must} was written`);
     }
     for (const f of files) assert.deepEqual(findCanaries(readFileSync(f, 'latin1')), [], path.relative(rig.dir, f));

@@ -72,7 +72,15 @@ describe('audit chain', () => {
     writeFileSync(file, `${ls.join('\n')}\n`);
     const r = verifyAuditLog(file);
     assert.deepEqual([r.ok, r.problem?.kind, r.problem?.line], [false, 'deleted', 2]);
-    assert.match(r.problem!.message, /entries 2 before line 2 were deleted/);
+    assert.match(r.problem!.message, /entry 2 before line 2 was deleted/);
+  });
+
+  it('names a run of deleted lines', () => {
+    const file = makeLog(6);
+    const ls = lines(file);
+    ls.splice(2, 3);
+    writeFileSync(file, `${ls.join('\n')}\n`);
+    assert.equal(verifyAuditLog(file).problem?.message, 'entries 3-5 before line 3 were deleted');
   });
 
   it('detects a deleted first line', () => {

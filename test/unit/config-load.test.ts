@@ -150,9 +150,11 @@ describe('config errors name file:line and what is allowed', () => {
   it('reports every bad value at once', () => {
     const e = loadError({ 'reprovm.conf': '[execution]\nparallel_jobs = x\nfsync = never\n' }, { REPROVM_CACHE_LEVEL: '99' });
     assert.equal(e.problems.length, 3);
-    assert.match(e.message, /:2: .*parallel_jobs/);
-    assert.match(e.message, /:3: .*fsync.*always, batch, off/);
-    assert.match(e.message, /environment variable REPROVM_CACHE_LEVEL: invalid value "99" for level in \[cache\]: expected a whole number from 0 to 19/);
+    assert.match(e.message, /:2: .*parallel_jobs.* \(and 2 more: see reprovm config check\)$/);
+    const all = e.problems.join('\n');
+    assert.match(all, /:2: .*parallel_jobs/);
+    assert.match(all, /:3: .*fsync.*always, batch, off/);
+    assert.match(all, /environment variable REPROVM_CACHE_LEVEL: invalid value "99" for level in \[cache\]: expected a whole number from 0 to 19/);
   });
 
   it('never prints a secret value in an error', () => {

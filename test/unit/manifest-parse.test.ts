@@ -51,7 +51,7 @@ describe('parseManifest: valid manifests', () => {
       deps: [],
       env: [],
       timeoutMs: undefined,
-      retries: 0,
+      retries: undefined, // not set: the configured default applies
       cache: true,
       description: '',
     });

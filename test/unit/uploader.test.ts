@@ -115,3 +115,28 @@ test('no more than `concurrency` requests are in flight', async () => {
   assert.ok(peak <= 3, `peak ${peak}`);
   assert.ok(peak >= 2, `uploads ran in parallel (peak ${peak})`);
 });
+
+test('an interrupted run drops records whose blobs were not all uploaded (never a record without its blobs)', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  remote.inject('put', { type: 'delay', ms: 30 }, { keyPrefix: 'cas/' });
+  const abort = new AbortController();
+  const up = new Uploader({
+    remote,
+    local: local.store,
+    concurrency: 1,
+    encodeRecord: (r) => Buffer.from(JSON.stringify(r)),
+    guard,
+    signal: abort.signal,
+  });
+  const records = [];
+  for (let i = 0; i < 4; i++) records.push(await recordWith(local, `t${i}`, [`a${i}`, `b${i}`]));
+  for (const r of records) up.enqueue(r);
+  setTimeout(() => abort.abort(), 40);
+  const p = await up.flush();
+  assert.ok(p.recordsDropped > 0, JSON.stringify(p));
+  for (const r of records) {
+    if (remote.peek(`ac/${r.key}.json`) === undefined) continue;
+    for (const o of r.outputs) assert.ok(remote.peek(`cas/${o.digest}`), `record ${r.task} is there, so are its blobs`);
+  }
+});

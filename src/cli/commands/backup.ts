@@ -12,7 +12,7 @@ import { CacheLockBusyError } from '../../ops/cache-lock.js';
 import { formatBytes } from '../../ops/gc-units.js';
 import type { BlobStore } from '../../remote/blob-store.js';
 import { positiveInt } from '../parse-option.js';
-import { describeError, openOpsContext, withOpsOptions, type OpsContext, type OpsIo, type OpsOptions } from './ops-context.js';
+import { describeError, openOpsContext, withGlobals, withOpsOptions, type OpsContext, type OpsIo, type OpsOptions } from './ops-context.js';
 import { openDestination } from './remote-access.js';
 
 /**
@@ -51,7 +51,7 @@ export function registerBackupCommand(program: Command, io: OpsIo, done: (code: 
     location: string | undefined,
     fn: (ctx: OpsContext, store: BlobStore) => Promise<number>,
   ): Promise<void> => {
-    const ctx = openOpsContext(opts, io);
+    const ctx = openOpsContext(withGlobals(program, opts), io);
     if (ctx === undefined) return done(EXIT_USAGE);
     let store: BlobStore | undefined;
     try {

@@ -9,7 +9,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ActionCache } from '../../cas/action-cache.js';
 import { ObjectStore } from '../../cas/object-store.js';
+import { remoteStats, verifyRemote, type RemoteStats, type RemoteVerifyReport } from '../../cache/remote-inspect.js';
 import { pullRecords, pushRecords, type SyncProgress, type SyncSelection } from '../../cache/remote-sync.js';
+import type { LoadedConfig } from '../../config/load.js';
 import type { RemoteSink, RemoteTier } from '../../cache/tiered-cache.js';
 import { isHexDigest, type TaskKey } from '../../hash/digest.js';
 import type { BlobStore } from '../../remote/blob-store.js';
@@ -200,4 +202,50 @@ async function listRecordKeys(store: BlobStore): Promise<TaskKey[]> {
 
 function isTty(s: NodeJS.WritableStream): boolean {
   return (s as Partial<NodeJS.WriteStream>).isTTY === true;
+}
+
+/** `--remote [url]` of `cache stats` / `cache verify`: a bare flag means the configured remote. */
+async function openForInspection(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<{ store: BlobStore; signingKey?: Buffer }> {
+  // The caller prints errors with its own "reprovm: error:" prefix.
+  const plain = (e: unknown): Error => new Error(e instanceof Error ? e.message.replace(/^reprovm: error: /, '') : String(e));
+  try {
+    const settings = resolveRemote({ ...(flag === true ? {} : { remote: flag }), remoteMode: 'ro' }, loaded, io.env);
+    if (settings === undefined) throw new Error('no remote cache configured: pass --remote URL, or set REPROVM_REMOTE or [remote] url');
+    const store = await openRemoteStore(settings, io.env);
+    return { store, ...(settings.signingKey === undefined ? {} : { signingKey: settings.signingKey }) };
+  } catch (e: unknown) {
+    throw plain(e);
+  }
+}
+
+/** `cache stats --remote`: object and record counts of the remote. */
+export async function remoteCacheStats(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<RemoteStats> {
+  const { store } = await openForInspection(flag, loaded, io);
+  try {
+    return await remoteStats(store);
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
+
+/** Human text of {@link remoteCacheStats}. */
+export function formatRemoteStats(s: RemoteStats): string {
+  return `remote: ${s.remote}\n  objects: ${s.objects} (${formatMB(s.bytes)})\n  records: ${s.records} (${formatMB(s.recordBytes)})\n`;
+}
+
+/** `cache verify --remote`: downloads and checks every remote record and blob (signatures too with a key). */
+export async function remoteCacheVerify(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<RemoteVerifyReport> {
+  const { store, signingKey } = await openForInspection(flag, loaded, io);
+  try {
+    return await verifyRemote(store, { ...(signingKey === undefined ? {} : { signingKey }), concurrency: Number(loaded.config.remote.upload_concurrency) });
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
+
+/** Human text of {@link remoteCacheVerify}. */
+export function formatRemoteVerify(r: RemoteVerifyReport): string {
+  const lines = r.problems.map((p) => `problem: ${p.message}`);
+  lines.push(`reprovm: cache verify --remote: ${r.blobsChecked} blobs and ${r.recordsChecked} records checked in ${r.remote}, ${r.problems.length} problems`);
+  return `${lines.join('\n')}\n`;
 }

@@ -9,7 +9,8 @@ import { gcCache, type GcReport } from '../../ops/cache-gc.js';
 import { cacheStats, type CacheStats } from '../../ops/cache-stats.js';
 import { verifyCache, type VerifyReport } from '../../ops/cache-verify.js';
 import { formatBytes, parseAge, parseSize } from '../../ops/gc-units.js';
-import { describeError, openOpsContext, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
+import { describeError, openOpsContext, withGlobals, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
+import { formatRemoteStats, formatRemoteVerify, remoteCacheStats, remoteCacheVerify } from './cache-remote.js';
 
 const EXIT_OK = 0;
 const EXIT_PROBLEMS = 1;
@@ -71,7 +72,7 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
     io.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
   };
   const guarded = async (opts: OpsOptions, fn: (ctx: NonNullable<ReturnType<typeof openOpsContext>>) => Promise<number>): Promise<void> => {
-    const ctx = openOpsContext(opts, io);
+    const ctx = openOpsContext(withGlobals(program, opts), io);
     if (ctx === undefined) return done(EXIT_USAGE);
     try {
       done(await fn(ctx));
@@ -130,9 +131,15 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
   withOpsOptions(cache.command('stats'))
     .description('objects, bytes, records, quarantine and the hit rate of the last runs')
     .option('--json', 'print the statistics as JSON')
-    .action((opts: OpsOptions & { json?: boolean }) =>
+    .option('--remote [url]', 'also count the remote cache\'s objects and records (default: the configured remote)')
+    .action((opts: OpsOptions & { json?: boolean; remote?: string | true }) =>
       guarded(opts, async (ctx) => {
         const s = await cacheStats(ctx.cacheDir);
+        if (opts.remote !== undefined) {
+          const remote = await remoteCacheStats(opts.remote, ctx.loaded, io);
+          print(opts.json, { ...s, remote }, formatStats(s) + formatRemoteStats(remote));
+          return EXIT_OK;
+        }
         print(opts.json, s, formatStats(s));
         return EXIT_OK;
       }),
@@ -142,8 +149,14 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
     .description('check every object\'s digest and that every record\'s blobs are present; exit 1 when problems remain')
     .option('--repair', 'quarantine corrupt objects and records, drop records whose blobs are missing')
     .option('--json', 'print the report as JSON')
-    .action((opts: OpsOptions & { repair?: boolean; json?: boolean }) =>
+    .option('--remote [url]', 'check the remote cache instead: every record (and signature, with a key) and every blob (default: the configured remote)')
+    .action((opts: OpsOptions & { repair?: boolean; json?: boolean; remote?: string | true }) =>
       guarded(opts, async (ctx) => {
+        if (opts.remote !== undefined) {
+          const rr = await remoteCacheVerify(opts.remote, ctx.loaded, io);
+          print(opts.json, rr, formatRemoteVerify(rr));
+          return rr.ok ? EXIT_OK : EXIT_PROBLEMS;
+        }
         const r = await verifyCache(ctx.cacheDir, { repair: opts.repair === true });
         for (const p of r.problems) {
           if (p.kind === 'corrupt-object' || p.kind === 'corrupt-record') ctx.record('cache.corrupt', { id: p.id, kind: p.kind, repaired: p.repaired });

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { checkHealth, healthExitCode, type HealthReport } from '../../ops/health.js';
 import type { BlobStore } from '../../remote/blob-store.js';
-import { describeError, loadOpsContext, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
+import { describeError, loadOpsContext, withGlobals, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
 import { openConfiguredRemote } from './remote-access.js';
 
 /** Human text of a health report. */
@@ -21,7 +21,7 @@ export function registerHealthCommand(program: Command, io: OpsIo, done: (code: 
     .description('check the cache dir, free disk, a sample of the cache, the remote, locks and the config; exit 0 ok / 1 warning / 2 critical')
     .option('--json', 'print the report as JSON: {status, checks: [{name, status, message}]}')
     .action(async (opts: OpsOptions & { json?: boolean }) => {
-      const loaded = loadOpsContext(opts, io);
+      const loaded = loadOpsContext(withGlobals(program, opts), io);
       let report: HealthReport;
       if (!loaded.ok) {
         // The configuration itself is broken: that alone is critical.

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../../config/load.js';
 import { openAuditLog, type AuditEventType, type AuditLog } from '../../ops/audit-log.js';
+import { withConfigOptions } from '../cli-config.js';
 import { resolveOpsCacheDir } from '../cache-location.js';
 
 /** The streams and environment a maintenance command gets from main.ts. */
@@ -34,9 +35,16 @@ export interface OpsContext {
 
 /** Adds `--cache-dir` and `--config` to a maintenance command. */
 export function withOpsOptions(cmd: Command): Command {
-  return cmd
-    .option('--cache-dir <dir>', 'cache directory (default: the configured cache_dir, else ./.reprovm)')
-    .option('--config <file>', 'configuration file (default: REPROVM_CONFIG, ./reprovm.conf, ./.reprovm/reprovm.conf, /etc/reprovm/reprovm.conf)');
+  return withConfigOptions(cmd).option('--cache-dir <dir>', 'cache directory (default: the configured cache_dir, else ./.reprovm)');
+}
+
+/**
+ * The options of a maintenance subcommand merged over the program-level ones, so that
+ * `reprovm --config FILE cache stats` works like `reprovm cache stats --config FILE`.
+ */
+export function withGlobals<T extends object>(program: Command, local: T): T & OpsOptions {
+  const g = program.opts<OpsOptions>();
+  return { ...(g.config !== undefined ? { config: g.config } : {}), ...(g.cacheDir !== undefined ? { cacheDir: g.cacheDir } : {}), ...local };
 }
 
 /**

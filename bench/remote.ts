@@ -1,0 +1,201 @@
+/**
+ * Remote cache scenario (section `remote`): s3rver on loopback.
+ *
+ * - fill: a workspace built locally, then `reprovm cache push` of everything (1,000 small
+ *   outputs; 20 × 50 MB outputs) into an empty bucket;
+ * - restore: a fresh workspace building with `--remote`: every task restored from the remote;
+ * - baseline: a plain @aws-sdk/client-s3 loop in this process putting (getting) the same object
+ *   files with the same concurrency (8; multipart with the adapter's part size for large ones);
+ * - dead remote: a cold build of 120 tasks (0.1 s each, -j 8) with `--remote`, s3rver killed
+ *   0.5 s into the run, against the same build without a remote.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+import { assertOk, median, runTimed } from './measure.js';
+import type { MicroRow, Target } from './report.js';
+
+const CONCURRENCY = 8;
+const S3RVER = fileURLToPath(new URL('../node_modules/s3rver/bin/s3rver.js', import.meta.url));
+const CREDS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+
+export interface RemoteResult {
+  readonly rows: MicroRow[];
+  readonly targets: Target[];
+}
+
+interface Server {
+  readonly endpoint: string;
+  readonly child: ChildProcess;
+}
+
+async function startS3rver(dir: string): Promise<Server> {
+  mkdirSync(dir, { recursive: true });
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', S3RVER, '-d', dir, '-a', '127.0.0.1', '-p', '0', '-s'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /listening on [\d.]+:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(`s3rver exited: ${out}`)));
+  });
+  return { endpoint: `http://127.0.0.1:${port}`, child };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  const gone = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGKILL');
+  await gone;
+}
+
+function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...CREDS, ...extra };
+}
+
+function workspace(dir: string, tasks: readonly string[]): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'manifest.txt'), tasks.join('\n'));
+  return dir;
+}
+
+const small = (i: number): string => `task s${i} {\n  cmd = mkdir -p out && printf 'output %s %s\\n' ${i} "$(date +%N)" > out/s${i}.txt\n  outputs = out/s${i}.txt\n}\n`;
+const large = (i: number): string => `task l${i} {\n  cmd = head -c 50000000 /dev/urandom > l${i}.bin\n  outputs = l${i}.bin\n}\n`;
+const slow = (i: number): string => `task d${i} {\n  cmd = sleep 0.1 && echo ${i} > d${i}.txt\n  outputs = d${i}.txt\n}\n`;
+
+/** Every object file of a local cache: [digest, path, size]. */
+function objects(cacheDir: string): [string, string, number][] {
+  const root = path.join(cacheDir, 'cas', 'objects');
+  return readdirSync(root).flatMap((sub) =>
+    readdirSync(path.join(root, sub)).map((name): [string, string, number] => {
+      const p = path.join(root, sub, name);
+      return [sub + name, p, statSync(p).size];
+    }),
+  );
+}
+
+async function limited<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+/** The plain SDK loop: put then get every object with CONCURRENCY at once. Returns [putMs, getMs]. */
+async function sdkLoop(endpoint: string, bucket: string, files: readonly [string, string, number][], scratch: string): Promise<[number, number]> {
+  const sdk = await import('@aws-sdk/client-s3');
+  const { Upload } = await import('@aws-sdk/lib-storage');
+  const client = new sdk.S3Client({
+    region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  try {
+    await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
+    const t0 = performance.now();
+    await limited(files, CONCURRENCY, async ([digest, file, size]) => {
+      if (size >= 16 * 1024 * 1024) {
+        await new Upload({ client, params: { Bucket: bucket, Key: `cas/${digest}`, Body: createReadStream(file) }, partSize: 8 * 1024 * 1024, queueSize: 4 }).done();
+      } else {
+        const { readFile } = await import('node:fs/promises');
+        await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: `cas/${digest}`, Body: await readFile(file) }));
+      }
+    });
+    const putMs = performance.now() - t0;
+    mkdirSync(scratch, { recursive: true });
+    const t1 = performance.now();
+    await limited(files, CONCURRENCY, async ([digest]) => {
+      const got = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: `cas/${digest}` }));
+      await pipeline(got.Body as Readable, createWriteStream(path.join(scratch, digest)));
+    });
+    return [putMs, performance.now() - t1];
+  } finally {
+    client.destroy();
+  }
+}
+
+interface Transfer {
+  readonly label: string;
+  readonly objects: number;
+  readonly bytes: number;
+  readonly fillMs: number;
+  readonly restoreMs: number;
+  readonly sdkPutMs: number;
+  readonly sdkGetMs: number;
+}
+
+async function transfer(cli: string, dir: string, server: Server, label: string, tasks: readonly string[], jobs: number, log: (l: string) => void): Promise<Transfer> {
+  const bucket = `bench-${label.replace(/[^a-z0-9]/g, '')}`;
+  const remote = ['--remote', `s3://${bucket}/p`, '--remote-endpoint', server.endpoint];
+  const a = workspace(path.join(dir, `${label}-a`), tasks);
+  assertOk(await runTimed(process.execPath, [cli, 'cache', 'init-remote', ...remote], { cwd: a, env: cliEnv() }), 'init-remote');
+  assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), 'manifest.txt'], { cwd: a, env: cliEnv() }), `${label}: local build`);
+  const files = objects(path.join(a, '.reprovm'));
+  const bytes = files.reduce((s, f) => s + f[2], 0);
+  const fill = assertOk(await runTimed(process.execPath, [cli, 'cache', 'push', ...remote, '--cache-dir', '.reprovm', '--json'], { cwd: a, env: cliEnv(), captureStdout: true }), `${label}: push`);
+  log(`bench: remote ${label}: fill ${(fill.ms / 1000).toFixed(2)} s: ${fill.stdout.trim()}`);
+  const b = workspace(path.join(dir, `${label}-b`), tasks);
+  const restore = assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), ...remote, 'manifest.txt'], { cwd: b, env: cliEnv(), captureStdout: true }), `${label}: restore`);
+  if (!/0 executed/.test(restore.stdout)) throw new Error(`${label}: restore executed tasks: ${restore.stdout}`);
+  log(`bench: remote ${label}: restore ${(restore.ms / 1000).toFixed(2)} s: ${restore.stdout.trim().split('\n').at(-1) ?? ''}`);
+  const [sdkPutMs, sdkGetMs] = await sdkLoop(server.endpoint, `${bucket}-sdk`, files, path.join(dir, `${label}-sdk`));
+  log(`bench: remote ${label}: SDK loop put ${(sdkPutMs / 1000).toFixed(2)} s, get ${(sdkGetMs / 1000).toFixed(2)} s (${files.length} objects, ${(bytes / 1e6).toFixed(0)} MB)`);
+  rmSync(path.join(dir, `${label}-sdk`), { recursive: true, force: true });
+  return { label, objects: files.length, bytes, fillMs: fill.ms, restoreMs: restore.ms, sdkPutMs, sdkGetMs };
+}
+
+async function deadRemote(cli: string, dir: string, jobs: number, reps: number): Promise<{ localMs: number; deadMs: number }> {
+  const tasks = Array.from({ length: 120 }, (_, i) => slow(i));
+  const local: number[] = [];
+  const dead: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const l = workspace(path.join(dir, `dead-local-${r}`), tasks);
+    local.push(assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), 'manifest.txt'], { cwd: l, env: cliEnv() }), 'local-only').ms);
+    const server = await startS3rver(path.join(dir, `dead-s3-${r}`));
+    const remote = ['--remote', 's3://bench-dead/p', '--remote-endpoint', server.endpoint];
+    const d = workspace(path.join(dir, `dead-remote-${r}`), tasks);
+    assertOk(await runTimed(process.execPath, [cli, 'cache', 'init-remote', ...remote], { cwd: d, env: cliEnv() }), 'init-remote');
+    const killer = setTimeout(() => void stopServer(server), 500);
+    dead.push(assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), ...remote, 'manifest.txt'], { cwd: d, env: cliEnv() }), 'remote killed mid-run').ms);
+    clearTimeout(killer);
+    await stopServer(server);
+  }
+  return { localMs: median(local), deadMs: median(dead) };
+}
+
+const mbs = (bytes: number, ms: number): string => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+const ops = (n: number, ms: number): string => `${(n / (ms / 1000)).toFixed(0)} objects/s`;
+
+/** Runs the remote scenario; `cli` is bin/reprovm.js, `dir` a scratch directory of this run. */
+export async function measureRemote(cli: string, dir: string, jobs: number, reps: number, log: (l: string) => void): Promise<RemoteResult> {
+  const server = await startS3rver(path.join(dir, 's3'));
+  const results: Transfer[] = [];
+  try {
+    results.push(await transfer(cli, dir, server, 'small', Array.from({ length: 1000 }, (_, i) => small(i)), jobs, log));
+    results.push(await transfer(cli, dir, server, 'large', Array.from({ length: 20 }, (_, i) => large(i)), jobs, log));
+  } finally {
+    await stopServer(server);
+  }
+  const dead = await deadRemote(cli, dir, jobs, reps);
+  log(`bench: remote killed mid-run: ${dead.deadMs.toFixed(0)} ms vs local-only ${dead.localMs.toFixed(0)} ms`);
+  const rows: MicroRow[] = [];
+  const targets: Target[] = [];
+  for (const t of results) {
+    const what = t.label === 'small' ? '1,000 small outputs' : '20 × 50 MB outputs';
+    rows.push({ name: `remote fill (cache push), ${what}: ${t.objects} objects, ${(t.bytes / 1e6).toFixed(1)} MB`, value: `${mbs(t.bytes, t.fillMs)}, ${ops(t.objects, t.fillMs)}` });
+    rows.push({ name: `remote restore (fresh workspace, --remote), ${what}`, value: `${mbs(t.bytes, t.restoreMs)}, ${ops(t.objects, t.restoreMs)}` });
+    rows.push({ name: `plain SDK loop put / get, ${what} (concurrency ${CONCURRENCY})`, value: `${mbs(t.bytes, t.sdkPutMs)} / ${mbs(t.bytes, t.sdkGetMs)}` });
+    for (const [dirn, ours, sdk] of [['fill', t.fillMs, t.sdkPutMs], ['restore', t.restoreMs, t.sdkGetMs]] as const) {
+      const ratio = sdk / ours;
+      targets.push({ name: `remote ${dirn} vs plain SDK loop, ${what}`, measured: `${(ours / 1000).toFixed(2)} s vs ${(sdk / 1000).toFixed(2)} s = ${ratio.toFixed(2)}×`, threshold: '≥ 0.8×', pass: ratio >= 0.8 });
+    }
+  }
+  const overhead = dead.deadMs / dead.localMs - 1;
+  rows.push({ name: '120 tasks × 0.1 s, -j 8: local-only / remote killed 0.5 s into the run', value: `${(dead.localMs / 1000).toFixed(2)} s / ${(dead.deadMs / 1000).toFixed(2)} s` });
+  targets.push({ name: 'remote killed mid-run: overhead vs local-only', measured: `${(overhead * 100).toFixed(1)}%`, threshold: '< 10%', pass: overhead < 0.1 });
+  return { rows, targets };
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Rig } from '../helpers/rig.js';
+
+const rigs: Rig[] = [];
+after(() => {
+  for (const r of rigs) r.cleanup();
+});
+function newRig(): Rig {
+  const r = new Rig('reprovm-health-');
+  rigs.push(r);
+  return r;
+}
+
+type Report = { status: string; checks: { name: string; status: string; message: string }[] };
+const check = (r: Report, name: string): { status: string; message: string } | undefined => r.checks.find((c) => c.name === name);
+
+describe('reprovm health', () => {
+  it('exit 0 on a healthy cache, with every check named', async () => {
+    const rig = newRig();
+    rig.write({ 'm.txt': 'task a {\n  cmd = printf a > a.txt\n  outputs = a.txt\n}\n' });
+    assert.equal((await rig.run(['m.txt', '-q'])).code, 0);
+    const r = await rig.run(['health', '--json']);
+    assert.equal(r.code, 0, r.stdout);
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.equal(rep.status, 'ok');
+    assert.deepEqual(rep.checks.map((c) => c.name), ['cache-dir', 'disk-space', 'cas-sample', 'lock', 'config']);
+    assert.match(check(rep, 'cas-sample')!.message, /1 of 1 objects sampled, all verify/);
+    const text = await rig.run(['health']);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /\[ok\] cache-dir: .* is writable/);
+    assert.match(text.stdout, /reprovm: health: ok\n$/);
+    // The original's flag is the same command.
+    assert.equal((await rig.run(['--health-check'])).code, 0);
+  });
+
+  it('exit 1 (warning) when a sampled object is corrupt or a lock was left by a dead process', async () => {
+    const rig = newRig();
+    rig.write({ 'm.txt': 'task a {\n  cmd = printf aaaa > a.txt\n  outputs = a.txt\n}\n' });
+    assert.equal((await rig.run(['m.txt', '-q'])).code, 0);
+    const objects = path.join(rig.path('.reprovm'), 'cas', 'objects');
+    const sub = readdirSync(objects)[0]!;
+    const file = path.join(objects, sub, readdirSync(path.join(objects, sub))[0]!);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+    writeFileSync(file, bytes);
+    const r = await rig.run(['health', '--json']);
+    assert.equal(r.code, 1, r.stdout);
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.equal(rep.status, 'warning');
+    assert.match(check(rep, 'cas-sample')!.message, /1 of 1 sampled objects are corrupt/);
+    assert.equal(readdirSync(path.join(objects, sub)).length, 1, 'health is read-only: nothing quarantined');
+
+    // A lock left by a process that is gone.
+    rmSync(file);
+    mkdirSync(rig.path('.reprovm/lock'));
+    const { hostname } = await import('node:os');
+    writeFileSync(rig.path('.reprovm/lock.owner'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), startedAt: new Date().toISOString() }));
+    const l = await rig.run(['health', '--json']);
+    assert.equal(l.code, 1, l.stdout);
+    assert.match(check(JSON.parse(l.stdout) as Report, 'lock')!.message, /left by pid \d+, which is gone/);
+  });
+
+  it('exit 2 (critical) when the cache dir cannot be a writable directory (a file stands where it should be)', async () => {
+    const rig = newRig();
+    rig.write({ 'blocker': 'not a directory' });
+    const r = await rig.run(['health', '--json', '--cache-dir', 'blocker']);
+    assert.equal(r.code, 2, r.stdout);
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.equal(rep.status, 'critical');
+    assert.match(check(rep, 'cache-dir')!.message, /exists but is not a directory/);
+    // Also below it: its parent is a file.
+    const below = await rig.run(['health', '--cache-dir', 'blocker/cache']);
+    assert.equal(below.code, 2, below.stdout);
+    assert.match(below.stdout, /\[CRIT\] cache-dir: .*blocker is not a directory/);
+  });
+
+  it('exit 2 (critical) on an invalid configuration', async () => {
+    const rig = newRig();
+    rig.write({ 'reprovm.conf': '[execution]\nparallel_jobs = lots\n' });
+    const r = await rig.run(['health', '--json']);
+    assert.equal(r.code, 2, r.stdout);
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.equal(rep.status, 'critical');
+    assert.equal(check(rep, 'config')!.status, 'critical');
+    assert.match(check(rep, 'config')!.message, /reprovm\.conf:2/);
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * `reprovm serve` configured from `[server]`: several named workspaces with their own queues
+ * and history, a schedule firing runs in the daemon, history pruned to history_limit, TLS,
+ * and the request timeout cutting off a stalled request body.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { OpenApiChecker } from '../helpers/openapi.js';
+import { ApiClient, startServe, type ServerProcess } from '../helpers/openapi-server.js';
+import { Rig, waitFor } from '../helpers/rig.js';
+
+const manifest = (word: string): string => `task quick {
+  cmd = echo ${word} > out.txt
+  outputs = out.txt
+}
+`;
+
+async function finished(api: ApiClient, id: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 800; i++) {
+    const r = await api.get(`/runs/${id}`);
+    if (!['queued', 'running'].includes(r.json.status)) return r.json;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new Error(`run ${id} did not finish`);
+}
+
+describe('serve: [server] workspaces, schedules, history_limit', () => {
+  const rig = new Rig('reprovm-serve-config-');
+  const checker = new OpenApiChecker();
+  let server: ServerProcess;
+  let api: ApiClient;
+
+  before(async () => {
+    rig.write({
+      'one/manifest.txt': manifest('one'),
+      'two/manifest.txt': manifest('two'),
+      'reprovm.conf': [
+        '[server]',
+        'workspaces = first:one/manifest.txt second:two/manifest.txt',
+        'history_limit = 2',
+        'request_timeout_seconds = 1',
+        '',
+        '[notifications]',
+        'on = never',
+        '',
+        '[schedule.every]',
+        'cron = * * * * * *',
+        'workspace = second',
+        'targets = quick',
+        '',
+      ].join('\n'),
+    });
+    server = await startServe(['--config', rig.path('reprovm.conf')], { cwd: rig.dir });
+    api = new ApiClient(server.url, checker);
+  });
+  after(async () => {
+    await server?.stop('SIGTERM');
+    rig.cleanup();
+  });
+
+  test('each named workspace has its own tasks and runs; the first is the default', async () => {
+    const ws = await api.get('/workspaces');
+    assert.deepEqual(ws.json.workspaces.map((w: { name: string }) => w.name), ['first', 'second']);
+    const r = await api.post('/runs', { targets: ['quick'] });
+    assert.equal(r.json.workspace, 'first');
+    assert.equal((await finished(api, r.json.id)).status, 'succeeded');
+    assert.equal(rig.read('one/out.txt'), 'one\n');
+    const firstRuns = await api.get('/runs?workspace=first');
+    assert.ok(firstRuns.json.runs.every((x: { workspace: string }) => x.workspace === 'first'));
+    assert.equal((await api.get('/tasks?workspace=second')).json.workspace, 'second');
+  });
+
+  test('a schedule fires runs in the daemon; GET /schedules shows it', async () => {
+    await waitFor(() => rig.exists('two/out.txt'), 10_000, 'the scheduled run');
+    const runs = await api.get('/runs?workspace=second');
+    assert.ok(runs.json.runs.some((x: { trigger: string }) => x.trigger === 'schedule:every'));
+    const s = (await api.get('/schedules')).json.schedules[0];
+    assert.equal(s.name, 'every');
+    assert.notEqual(s.lastFired, null);
+  });
+
+  test('history is pruned to history_limit per cache directory', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await api.post('/runs?workspace=first', { targets: ['quick'], force: true });
+      await finished(api, r.json.id);
+    }
+    const runs = await api.get('/runs?workspace=first');
+    assert.equal(runs.json.total, 2);
+    assert.equal(readdirSync(rig.path('one/.reprovm/runs')).length, 2);
+  });
+
+  test('a stalled request body is cut off by the request timeout', async () => {
+    const { port } = new URL(server.url);
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar');
+      });
+      let got = '';
+      socket.on('data', (d) => (got += d.toString()));
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('not cut off')), 8000).unref();
+    });
+    assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.ok(Date.now() - started < 5000);
+  });
+});
+
+describe('serve: TLS', () => {
+  const rig = new Rig('reprovm-serve-tls-');
+  let server: ServerProcess | undefined;
+  after(async () => {
+    await server?.stop('SIGTERM');
+    rig.cleanup();
+  });
+
+  test('tls_cert + tls_key serve HTTPS', async (t) => {
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', rig.path('key.pem'), '-out', rig.path('cert.pem'),
+        '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    } catch {
+      t.skip('openssl is not installed');
+      return;
+    }
+    rig.write({ 'manifest.txt': manifest('tls'), 'reprovm.conf': '[server]\ntls_cert = cert.pem\ntls_key = key.pem\n' });
+    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: 'tls-token' } });
+    assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const ca = rig.read('cert.pem');
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpsRequest(`${server!.url}/api/v1/tasks`, { ca, headers: { authorization: 'Bearer tls-token' } }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    new OpenApiChecker().check('GET', '/api/v1/tasks', status, 'application/json', body);
+    assert.equal(JSON.parse(body).tasks[0].name, 'quick');
+  });
+});

@@ -4,7 +4,7 @@
  *   BENCH_REPS=5         repetitions of fast scenarios (no-op, one input changed, small cold runs)
  *   BENCH_SLOW_REPS=3    repetitions of slow scenarios (cold and restore of (c) and (d))
  *   BENCH_NODE_REPS=10   samples of `node -e 0`
- *   BENCH_ONLY=a,b       workloads to run: any of a, b, c, d, hash, strict, load (default: all)
+ *   BENCH_ONLY=a,b       workloads to run: any of a, b, c, d, hash, strict, load, remote (default: all)
  *   BENCH_LOAD_SECONDS=30  duration of each API load measurement (see load.ts)
  *   BENCH_JOBS=8         -j for reprovm, make and ninja
  *   BENCH_KEEP=1         keep this run's bench/work/run-<pid> afterwards (default: removed)
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 export const WORKLOAD_IDS = ['a', 'b', 'c', 'd'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
-export const SECTION_IDS = [...WORKLOAD_IDS, 'hash', 'strict', 'load'] as const;
+export const SECTION_IDS = [...WORKLOAD_IDS, 'hash', 'strict', 'load', 'remote'] as const;
 export type SectionId = (typeof SECTION_IDS)[number];
 
 export interface BenchConfig {

@@ -4,8 +4,9 @@
  * - fill: a workspace built locally, then `reprovm cache push` of everything (1,000 small
  *   outputs; 20 × 50 MB outputs) into an empty bucket;
  * - restore: a fresh workspace building with `--remote`: every task restored from the remote;
- * - baseline: a plain @aws-sdk/client-s3 loop in this process putting (getting) the same object
- *   files with the same concurrency (8; multipart with the adapter's part size for large ones);
+ * - baseline: a plain @aws-sdk/client-s3 loop in this process putting (getting) the same objects
+ *   — every blob and every action record — with the same concurrency (8; multipart with the
+ *   adapter's part size for large ones). It pays no process start, no hashing and no restore;
  * - dead remote: a cold build of 120 tasks (0.1 s each, -j 8) with `--remote`, s3rver killed
  *   0.5 s into the run, against the same build without a remote.
  */
@@ -68,15 +69,22 @@ const small = (i: number): string => `task s${i} {\n  cmd = mkdir -p out && prin
 const large = (i: number): string => `task l${i} {\n  cmd = head -c 50000000 /dev/urandom > l${i}.bin\n  outputs = l${i}.bin\n}\n`;
 const slow = (i: number): string => `task d${i} {\n  cmd = sleep 0.1 && echo ${i} > d${i}.txt\n  outputs = d${i}.txt\n}\n`;
 
-/** Every object file of a local cache: [digest, path, size]. */
+/** What reprovm moves for a local cache, as [remote key, local file, size]: every object and every action record. */
 function objects(cacheDir: string): [string, string, number][] {
   const root = path.join(cacheDir, 'cas', 'objects');
-  return readdirSync(root).flatMap((sub) =>
+  const blobs = readdirSync(root).flatMap((sub) =>
     readdirSync(path.join(root, sub)).map((name): [string, string, number] => {
       const p = path.join(root, sub, name);
-      return [sub + name, p, statSync(p).size];
+      return [`cas/${sub}${name}`, p, statSync(p).size];
     }),
   );
+  const recs = readdirSync(path.join(cacheDir, 'cache'))
+    .filter((n) => n.endsWith('.json'))
+    .map((n): [string, string, number] => {
+      const p = path.join(cacheDir, 'cache', n);
+      return [`ac/${n}`, p, statSync(p).size];
+    });
+  return [...blobs, ...recs];
 }
 
 async function limited<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -97,20 +105,20 @@ async function sdkLoop(endpoint: string, bucket: string, files: readonly [string
   try {
     await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
     const t0 = performance.now();
-    await limited(files, CONCURRENCY, async ([digest, file, size]) => {
+    await limited(files, CONCURRENCY, async ([key, file, size]) => {
       if (size >= 16 * 1024 * 1024) {
-        await new Upload({ client, params: { Bucket: bucket, Key: `cas/${digest}`, Body: createReadStream(file) }, partSize: 8 * 1024 * 1024, queueSize: 4 }).done();
+        await new Upload({ client, params: { Bucket: bucket, Key: key, Body: createReadStream(file) }, partSize: 8 * 1024 * 1024, queueSize: 4 }).done();
       } else {
         const { readFile } = await import('node:fs/promises');
-        await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: `cas/${digest}`, Body: await readFile(file) }));
+        await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file) }));
       }
     });
     const putMs = performance.now() - t0;
     mkdirSync(scratch, { recursive: true });
     const t1 = performance.now();
-    await limited(files, CONCURRENCY, async ([digest]) => {
-      const got = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: `cas/${digest}` }));
-      await pipeline(got.Body as Readable, createWriteStream(path.join(scratch, digest)));
+    await limited(files, CONCURRENCY, async ([key]) => {
+      const got = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
+      await pipeline(got.Body as Readable, createWriteStream(path.join(scratch, key.replace('/', '_'))));
     });
     return [putMs, performance.now() - t1];
   } finally {

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, WORKLOAD_IDS, type BenchConfig, type WorkloadId } from './config.js';
 import { LOAD_NOTE, loadRows, loadTargets, measureLoad, type LoadResult } from './load.js';
+import { measureRemote, type RemoteResult } from './remote.js';
 import { activeChildCount, haveGnuTime, killActiveChildren, median, setScratchDir, sleep, which } from './measure.js';
 import {
   makeDataFile, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
@@ -92,6 +93,7 @@ interface Micro {
   strict?: StrictResult | undefined;
   node: { samples: number[]; maxRssKb: number | undefined };
   load?: LoadResult | undefined;
+  remote?: RemoteResult | undefined;
   hash: HashResult | undefined;
   zstd: ZstdResult | undefined;
 }
@@ -308,12 +310,25 @@ async function main(): Promise<void> {
     }
   }
 
+  if (cfg.only.has('remote')) {
+    // Needs s3rver on loopback; a failure here is a warning, the other sections still count.
+    try {
+      micro.remote = await measureRemote(cfg.cli, path.join(cfg.runDir, 'remote'), cfg.jobs, cfg.slowReps, log);
+    } catch (error) {
+      warnings.push(`remote: not measured: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   env.loadEnd = os.loadavg();
   env.wallMs = performance.now() - t0;
   const ordered = [...results.values()];
   const resultText = resultsTable(ordered, tools);
-  const microText = microTable([...microRows(results, micro), ...(micro.load ? loadRows(micro.load) : [])]);
-  const targetText = targetsTable([...buildTargets(results, micro, tools), ...(cfg.only.has('load') ? loadTargets(micro.load) : [])]);
+  const microText = microTable([...microRows(results, micro), ...(micro.load ? loadRows(micro.load) : []), ...(micro.remote?.rows ?? [])]);
+  const targetText = targetsTable([
+    ...buildTargets(results, micro, tools),
+    ...(cfg.only.has('load') ? loadTargets(micro.load) : []),
+    ...(micro.remote?.targets ?? []),
+  ]);
   const notes = [...STATIC_NOTES, ...(micro.load ? [LOAD_NOTE] : []), ...ordered.flatMap((r) => r.notes.map((n) => `(${r.workload.id}) ${n}`))];
 
   process.stdout.write(`\nreprovm benchmark — ${env.date} — ${env.nproc} CPUs, node ${env.node}\n\n`);

@@ -176,6 +176,7 @@ export async function pushRecords(
     records = [...walked.records.values()];
     unknown = walked.unknown;
   }
+  if (records.length > 0) await tier.primePresentBlobs();
   for (const r of records) tier.upload(r);
   const total = records.length;
   onProgress({ done: 0, total, bytes: 0 });

@@ -72,6 +72,7 @@ export class RemoteTier {
   readonly #downloads: Limiter;
   readonly #uploader: Uploader | undefined;
   #readOff = false;
+  #outage = new AbortController();
   #writeOff = false;
   #hits = 0;
   #misses = 0;
@@ -126,16 +127,39 @@ export class RemoteTier {
    * Runs one request under the fault policy. Never throws: failures are classified, counted
    * by the breaker when they are outages, and reported once per kind.
    */
-  async guard<T>(direction: 'read' | 'write', fn: () => Promise<T>): Promise<Guarded<T>> {
+  async guard<T>(direction: 'read' | 'write', fn: (signal: AbortSignal) => Promise<T>): Promise<Guarded<T>> {
     if ((direction === 'read' ? this.#readOff : this.#writeOff) || this.#o.signal?.aborted) return { ok: false, kind: 'refused' };
     if (!this.#o.breaker.allow()) return { ok: false, kind: 'refused' };
+    // Aborted when the breaker opens: requests in flight (and their retries) stop at once.
+    const outage = this.#outage.signal;
+    const signal = this.#o.signal ? AbortSignal.any([outage, this.#o.signal]) : outage;
     try {
-      const value = await fn();
+      const value = await fn(signal);
       this.#o.breaker.success();
       return { ok: true, value };
     } catch (e: unknown) {
+      if (signal.aborted) return { ok: false, kind: 'refused' }; // cut short by the breaker or the run's interrupt
       return { ok: false, kind: this.#failed(direction, e) };
     }
+  }
+
+  /**
+   * A failed attempt that the store will retry (its `onRetry`): it counts toward the breaker
+   * too, so a dead remote opens it after `threshold` failed attempts, not `threshold` × retries.
+   */
+  noteRetry(error?: unknown): void {
+    this.#outageSeen(error);
+  }
+
+  /** One outage observed; opens the breaker at the threshold (one warning per run) and cuts requests in flight. */
+  #outageSeen(error: unknown): void {
+    if (!this.#o.breaker.failure()) return;
+    if (this.#o.breaker.timesOpened === 1) {
+      const why = error instanceof Error ? ` (${error.message})` : '';
+      this.warnOnce('breaker', `remote cache ${this.#o.remote.description} failed repeatedly${why}; not calling it for a while (circuit breaker open); the build goes on with the local cache`);
+    }
+    this.#outage.abort();
+    this.#outage = new AbortController();
   }
 
   #failed(direction: 'read' | 'write', e: unknown): RemoteWarningKind {
@@ -145,9 +169,7 @@ export class RemoteTier {
     switch (kind) {
       case 'transient': {
         this.warnOnce('unavailable', `remote cache ${where} unavailable: ${msg}; continuing without it`);
-        if (this.#o.breaker.failure() && this.#o.breaker.timesOpened === 1) {
-          this.warnOnce('breaker', `remote cache ${where} failed repeatedly; not calling it for a while (circuit breaker open)`);
-        }
+        this.#outageSeen(e);
         return 'unavailable';
       }
       case 'auth':
@@ -186,7 +208,7 @@ export class RemoteTier {
 
   async #fetch(key: TaskKey, task: string, actions: ActionCache): Promise<RemoteFetch> {
     const started = performance.now();
-    const got = await this.#downloads.run(() => this.guard('read', () => this.#readRecord(key)));
+    const got = await this.#downloads.run(() => this.guard('read', (signal) => this.#readRecord(key, signal)));
     if (!got.ok) return { kind: 'miss', reason: got.kind === 'integrity' ? 'corrupt' : 'remote-error' };
     if (got.value === undefined) return { kind: 'miss', reason: 'no-record' };
     let bytes = got.value.length;
@@ -200,7 +222,7 @@ export class RemoteTier {
       blobsOf(record).map(async (digest): Promise<RemoteFetch | number> => {
         if (await this.#o.local.has(digest)) return 0;
         return this.#downloads.run(async () => {
-          const r = await this.guard('read', () => this.#importBlob(digest as FileDigest));
+          const r = await this.guard('read', (signal) => this.#importBlob(digest as FileDigest, signal));
           if (!r.ok) return { kind: 'miss', reason: r.kind === 'integrity' ? 'corrupt' : 'remote-error' };
           if (r.value === 'missing') return { kind: 'miss', reason: 'no-record', detail: `blob ${digest} is missing remotely` };
           if (typeof r.value === 'string') {
@@ -221,8 +243,8 @@ export class RemoteTier {
     return { kind: 'hit', record, bytesDownloaded: bytes };
   }
 
-  async #readRecord(key: TaskKey): Promise<Buffer | undefined> {
-    const body = await this.#o.remote.get(acKey(key));
+  async #readRecord(key: TaskKey, signal: AbortSignal): Promise<Buffer | undefined> {
+    const body = await this.#o.remote.get(acKey(key), { signal });
     if (body === undefined) return undefined;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -238,8 +260,8 @@ export class RemoteTier {
   }
 
   /** Imports one blob; 'missing', the corruption message, or the bytes received. */
-  async #importBlob(digest: FileDigest): Promise<number | string> {
-    const body = await this.#o.remote.get(casKey(digest));
+  async #importBlob(digest: FileDigest, signal: AbortSignal): Promise<number | string> {
+    const body = await this.#o.remote.get(casKey(digest), { signal });
     if (body === undefined) return 'missing';
     // The body may fail before importBlob starts reading it; the error is seen there (stream.errored).
     body.on('error', () => undefined);
@@ -274,6 +296,23 @@ export class RemoteTier {
       }
     }
     return { kind: 'hit', record: f.record };
+  }
+
+  /**
+   * Lists the remote's blobs once so that a bulk upload (`cache push`) needs no `stat` per blob.
+   * Best effort: when the listing fails, every blob is checked on its own.
+   */
+  async primePresentBlobs(): Promise<void> {
+    if (this.#uploader === undefined) return;
+    const listed = await this.guard('write', async (signal) => {
+      const found = new Map<string, number>();
+      for await (const b of this.#o.remote.list('cas/', { signal })) {
+        const m = /^cas\/([0-9a-f]{64})$/.exec(b.key);
+        if (m?.[1] !== undefined) found.set(m[1], b.size);
+      }
+      return found;
+    });
+    if (listed.ok) this.#uploader.knownPresent(listed.value);
   }
 
   /** Queues a finished task's record for upload (rw mode); returns at once. */

@@ -40,7 +40,7 @@ export interface UploaderOptions {
    * Runs one remote request under the tier's fault policy (breaker, classification, one
    * warning per kind). Returns `{ ok: false }` when it failed or was not attempted.
    */
-  readonly guard: <T>(fn: () => Promise<T>) => Promise<{ ok: true; value: T } | { ok: false }>;
+  readonly guard: <T>(fn: (signal: AbortSignal) => Promise<T>) => Promise<{ ok: true; value: T } | { ok: false }>;
   /** Called when a record reached the remote. */
   readonly onUploaded?: (record: ActionRecord, blobs: number, bytes: number, durationMs: number) => void;
   /** Aborts queued work (an interrupted run). */
@@ -53,6 +53,8 @@ export class Uploader {
   /** Per digest: the bytes this run uploaded for it (0 when it was already there), or undefined when it failed. */
   readonly #blobs = new Map<string, Promise<number | undefined>>();
   readonly #pending = new Set<Promise<void>>();
+  /** Blobs known to be present remotely with their sizes (from one listing), so no `stat` is needed. */
+  readonly #listed = new Map<string, number>();
   #queued = 0;
   #done = 0;
   #uploaded = 0;
@@ -74,6 +76,14 @@ export class Uploader {
       blobsUploaded: this.#blobsUploaded,
       bytesUploaded: this.#bytes,
     };
+  }
+
+  /**
+   * Remembers blobs a listing found present (digest → size): a bulk push checks presence with
+   * one listing per 1,000 blobs instead of one `stat` per blob.
+   */
+  knownPresent(listed: ReadonlyMap<string, number>): void {
+    for (const [d, size] of listed) this.#listed.set(d, size);
   }
 
   /** Queues a record (its blobs must be in the local store); returns at once. */
@@ -106,7 +116,7 @@ export class Uploader {
     if (sizes.some((s) => s === undefined) || this.#opts.signal?.aborted) return false;
     const body = this.#opts.encodeRecord(record);
     const put = await this.#limit.run(() =>
-      this.#opts.guard(() => this.#opts.remote.put(acKey(record.key), body, { size: body.length, contentType: 'application/json' })),
+      this.#opts.guard((signal) => this.#opts.remote.put(acKey(record.key), body, { size: body.length, contentType: 'application/json', signal })),
     );
     if (!put.ok) return false;
     const bytes = body.length + sizes.reduce<number>((a, s) => a + (s ?? 0), 0);
@@ -130,13 +140,15 @@ export class Uploader {
     const key = casKey(digest);
     return this.#limit.run(async () => {
       if (this.#opts.signal?.aborted) return undefined;
-      const there = await this.#opts.guard(() => this.#opts.remote.stat(key));
+      // Known from a listing (cache push): no request needed.
+      if (this.#listed.get(digest) === size) return 0;
+      const there = await this.#opts.guard((signal) => this.#opts.remote.stat(key, { signal }));
       if (!there.ok) return undefined;
       // A remote copy of another size is a torn upload from someone else: replace it.
       if (there.value !== undefined && there.value.size === size) return 0;
       const remote = this.#opts.remote;
-      const opts = { size, contentType: 'application/octet-stream' };
-      const put = await this.#opts.guard(async () => {
+      const put = await this.#opts.guard(async (signal) => {
+        const opts = { size, contentType: 'application/octet-stream', signal };
         if (size <= BUFFERED_MAX) return remote.put(key, await readFile(file), opts);
         // A stream cannot be replayed: with the retrying wrapper, reopen the file per attempt.
         if (remote instanceof ResilientBlobStore) return remote.putFrom(key, () => createReadStream(file), opts);

@@ -89,7 +89,7 @@ export function resolveRemote(flags: RemoteFlags, loaded: LoadedConfig, env: Nod
 }
 
 /** Opens the store a remote URL names (the SDK is loaded only now), with timeouts and retries. A malformed URL is a usage error. */
-export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv): Promise<BlobStore> {
+export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv, onRetry?: (error: Error) => void): Promise<BlobStore> {
   const { openBlobStore } = await import('../remote/open-store.js');
   const { ResilientBlobStore } = await import('../remote/resilient-store.js');
   try {
@@ -102,7 +102,12 @@ export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv)
       env,
     });
     // Timeouts and retries of transient errors; the breaker and the warnings live above (tiered-cache.ts).
-    return new ResilientBlobStore(inner, { retries: s.retries, connectTimeoutMs: s.connectTimeoutMs, requestTimeoutMs: s.requestTimeoutMs });
+    return new ResilientBlobStore(inner, {
+      retries: s.retries,
+      connectTimeoutMs: s.connectTimeoutMs,
+      requestTimeoutMs: s.requestTimeoutMs,
+      ...(onRetry === undefined ? {} : { onRetry: (info: { readonly error: Error }) => onRetry(info.error) }),
+    });
   } catch (e: unknown) {
     const { redactUrl } = await import('../config/redact.js');
     const why = e instanceof Error ? e.message : String(e);

@@ -1,3 +1,4 @@
+import { utimesSync } from 'node:fs';
 import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionRecord } from '../cas/action-cache.js';
@@ -5,6 +6,7 @@ import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskOutputRef } from '../events/events.js';
 import type { ResultHash, TaskKey } from '../hash/digest.js';
 import type { TaskSpec } from '../manifest/types.js';
+import type { TaskState } from '../state/workspace-state.js';
 import { outputRefs } from './output-refs.js';
 import { emitLines, warn, type RunContext } from './run-context.js';
 
@@ -20,7 +22,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   const prev = ctx.state.tasks[spec.name];
   if (prev && prev.key === key && outputsUpToDate(ctx.workspace, prev.outputs, prev.outputStats)) {
     ctx.results.set(spec.name, prev.resultHash);
-    await touchRecord(ctx, key);
+    touchIfStale(ctx, spec.name, key, prev);
     const cache: CacheLookup = { result: 'hit', source: 'local', upToDate: true, bytesRestored: 0, filesRestored: 0, savedMs: prev.durationMs };
     return { result: 'hit', resultHash: prev.resultHash, savedMs: prev.durationMs, cache, outputs: outputRefs(prev.outputs) };
   }
@@ -84,6 +86,27 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
 async function touchRecord(ctx: RunContext, key: TaskKey): Promise<void> {
   const now = new Date();
   await utimes(join(ctx.store.root, 'cache', `${key}.json`), now, now).catch(() => undefined);
+}
+
+/** Up-to-date tasks refresh their record's "last used" at most this often. */
+const TOUCH_EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * An up-to-date task still uses its record (gc must not evict it), but a no-op run of
+ * thousands of tasks should not pay a syscall per task: the record is touched only when this
+ * workspace last did so (its `finishedAt`, which then means "last used here") is over an hour
+ * ago. An hour is far finer than any gc limit is set in.
+ */
+function touchIfStale(ctx: RunContext, task: string, key: TaskKey, prev: TaskState): void {
+  const now = new Date();
+  if (now.getTime() - Date.parse(prev.finishedAt) < TOUCH_EVERY_MS) return;
+  try {
+    utimesSync(join(ctx.store.root, 'cache', `${key}.json`), now, now);
+  } catch {
+    return; // record gone (cache clean) or read-only cache: nothing to refresh
+  }
+  ctx.state.tasks[task] = { ...prev, finishedAt: now.toISOString() };
+  ctx.stateDirty = true;
 }
 
 async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): Promise<void> {

@@ -22,12 +22,15 @@
  * writes a record naming it just after gc deleted it) yields a record whose restore fails:
  * that task counts as a miss and runs again; `cache verify --repair` drops such records.
  *
+ * When the cache is already within its limits (the usual case after a run), gc stops after
+ * one stat per file: no record is read and nothing, not even an orphan object, is deleted.
+ *
  * Two maintenance jobs never overlap: gc runs under the cache lock (cache-lock.ts). A dry run
  * takes no lock and deletes nothing.
  */
 import { stat, unlink } from 'node:fs/promises';
 import { withCacheLock } from './cache-lock.js';
-import { referencedBlobs, scanObjects, scanRecords, type RecordEntry } from './cache-scan.js';
+import { referencedBlobs, scanObjects, scanRecordFiles, scanRecords, type RecordEntry } from './cache-scan.js';
 
 /** Options of {@link gcCache}. */
 export interface GcOptions {
@@ -80,7 +83,21 @@ async function collect(cacheDir: string, opts: GcOptions): Promise<GcReport> {
   const start = Date.now();
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   const protectAfter = start - graceMs;
-  const [objects, records] = await Promise.all([scanObjects(cacheDir), scanRecords(cacheDir)]);
+  const [objects, files] = await Promise.all([scanObjects(cacheDir), scanRecordFiles(cacheDir)]);
+  const total = objects.reduce((a, o) => a + o.size, 0) + files.reduce((a, r) => a + r.size, 0);
+  const oldest = files.reduce((a, r) => Math.min(a, r.mtimeMs), Infinity);
+  const withinLimits = (opts.maxBytes === undefined || total <= opts.maxBytes) && (opts.maxAgeMs === undefined || oldest >= start - opts.maxAgeMs);
+  if (withinLimits) {
+    // The common case after a run: nothing to do, and no record needs to be read.
+    const sizes: GcSizes = { objects: objects.length, records: files.length, bytes: total };
+    return {
+      dryRun: opts.dryRun,
+      ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }),
+      ...(opts.maxAgeMs === undefined ? {} : { maxAgeMs: opts.maxAgeMs }),
+      graceMs, before: sizes, after: sizes, recordsEvicted: 0, objectsEvicted: 0, bytesFreed: 0, underLimit: true, evicted: [],
+    };
+  }
+  const records = await scanRecords(cacheDir);
   const size = new Map(objects.map((o) => [o.digest as string, o]));
   const refs = new Map<string, number>();
   for (const r of records) for (const d of r.record ? referencedBlobs(r.record) : []) refs.set(d, (refs.get(d) ?? 0) + 1);

@@ -58,6 +58,17 @@ export async function scanObjects(cacheDir: string): Promise<ObjectEntry[]> {
   return out.sort((a, b) => (a.digest < b.digest ? -1 : 1));
 }
 
+/** Every action record file with its size and mtime, without reading it (cheap). */
+export async function scanRecordFiles(cacheDir: string): Promise<{ key: TaskKey; path: string; size: number; mtimeMs: number }[]> {
+  const out: { key: TaskKey; path: string; size: number; mtimeMs: number }[] = [];
+  for await (const key of new ActionCache(cacheDir).list()) {
+    const p = join(recordsDir(cacheDir), `${key}.json`);
+    const st = await stat(p).catch(() => undefined);
+    if (st?.isFile()) out.push({ key, path: p, size: st.size, mtimeMs: st.mtimeMs });
+  }
+  return out;
+}
+
 /** Every action record, parsed and checked (corrupt ones carry `problem`; none is moved). */
 export async function scanRecords(cacheDir: string): Promise<RecordEntry[]> {
   const actions = new ActionCache(cacheDir);

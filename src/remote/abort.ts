@@ -18,3 +18,26 @@ export function abortError(signal: AbortSignal, what?: string): BlobStoreError {
 export function throwIfAborted(signal: AbortSignal | undefined, what?: string): void {
   if (signal?.aborted === true) throw abortError(signal, what);
 }
+
+/** Resolves after `ms` (never, for Infinity) or rejects with a transient error when aborted. */
+export function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(abortError(signal));
+      return;
+    }
+    // Waiting forever holds the event loop open like a stalled socket would (the timers of
+    // AbortSignal.timeout do not); only the signal ends it.
+    const timer = Number.isFinite(ms) ? setTimeout(done, ms) : setInterval(() => undefined, 1 << 30);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort(): void {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -26,6 +26,7 @@ export function checkedBody(
 ): Readable {
   let received = 0;
   let lastData = Date.now();
+  let watchdog: NodeJS.Timeout | undefined;
   const out = new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
       received += chunk.length;
@@ -37,6 +38,7 @@ export function checkedBody(
       cb(null, chunk);
     },
     flush(cb: TransformCallback): void {
+      clearInterval(watchdog); // everything arrived: waiting for the reader is not a stall
       if (expected !== undefined && received !== expected) {
         cb(new BlobStoreError('integrity', `${what}: body ended after ${received} of ${expected} bytes`));
         return;
@@ -53,7 +55,6 @@ export function checkedBody(
       out.destroy(new BlobStoreError('transient', `${what}: connection closed after ${received} bytes`));
     }
   });
-  let watchdog: NodeJS.Timeout | undefined;
   if (idleTimeoutMs !== undefined && idleTimeoutMs > 0) {
     watchdog = setInterval(() => {
       const starving = out.readableLength < out.readableHighWaterMark;

@@ -13,7 +13,7 @@
  * crash are never listed or returned; a torn temp file is simply garbage.
  */
 import { createReadStream, type Stats } from 'node:fs';
-import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fsyncDir, isTempName, tempPathFor } from '../util/atomic-write.js';
@@ -74,7 +74,8 @@ export class DirBlobStore implements BlobStore {
         for await (const chunk of source) {
           throwIfAborted(opts?.signal);
           const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-          await fh.write(buf);
+          // A write may be short (a full disk, a signal): loop until the chunk is all out.
+          for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off)).bytesWritten;
           written += buf.length;
         }
         if (this.#fsync) await fh.sync();
@@ -126,11 +127,6 @@ export class DirBlobStore implements BlobStore {
 
   async close(): Promise<void> {
     // Nothing held open between calls.
-  }
-
-  /** Removes everything (tests and `backup prune` of a whole destination use the key API instead). */
-  async destroy(): Promise<void> {
-    await rm(this.#root, { recursive: true, force: true });
   }
 
   #path(key: string): string {

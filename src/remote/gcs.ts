@@ -114,7 +114,12 @@ class GcsBlobStore implements BlobStore {
     if (length === null) return undefined;
     this.#bucketSeen = true;
     const out = checkedBody(src, length, what, (e) => this.#error(e, `get ${key}`), this.#idleMs);
-    opts?.signal?.addEventListener('abort', () => out.destroy(abortError(opts.signal as AbortSignal, what)), { once: true });
+    const signal = opts?.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => void out.destroy(abortError(signal, what));
+      signal.addEventListener('abort', onAbort, { once: true });
+      out.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     return out;
   }
 

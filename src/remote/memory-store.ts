@@ -26,7 +26,7 @@ import {
   type PutOptions,
   type RequestOptions,
 } from './blob-store.js';
-import { abortError } from './abort.js';
+import { abortableSleep, abortError } from './abort.js';
 import { assertValidKey } from './keys.js';
 
 /** The operations of a {@link BlobStore} that can be counted and faulted. */
@@ -222,8 +222,8 @@ export class MemoryBlobStore implements BlobStore {
   async #waitFor(fault: Fault | undefined, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted === true) throw abortError(signal);
     const until = signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]);
-    if (fault?.type === 'hang') await sleep(Infinity, until);
-    else if (fault?.type === 'delay') await sleep(fault.ms, until);
+    if (fault?.type === 'hang') await abortableSleep(Infinity, until);
+    else if (fault?.type === 'delay') await abortableSleep(fault.ms, until);
   }
 
   #applySimple(fault: Fault | undefined): void {
@@ -248,32 +248,13 @@ export class MemoryBlobStore implements BlobStore {
         else this.push(null);
       },
     });
-    signal?.addEventListener('abort', () => out.destroy(abortError(signal)), { once: true });
+    if (signal !== undefined) {
+      const onAbort = (): void => void out.destroy(abortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      out.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     return out;
   }
-}
-
-/** Resolves after `ms` (never, for Infinity) or rejects with a transient error when aborted. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(abortError(signal));
-      return;
-    }
-    // A hang holds the event loop open like a stalled socket would (AbortSignal.timeout timers
-    // do not); only the signal (the caller's, or close()) ends it.
-    const timer = Number.isFinite(ms) ? setTimeout(done, ms) : setInterval(() => undefined, 1 << 30);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }
-    function onAbort(): void {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Reads a body into memory (at most `limit` bytes when given). */

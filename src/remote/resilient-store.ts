@@ -200,11 +200,11 @@ export class ResilientBlobStore implements BlobStore {
     const fire = (why: string) => (): void => ctl.abort(new TimeoutReason(why));
     const total = setTimeout(fire(`no complete answer within ${this.#k.requestMs} ms`), this.#k.requestMs);
     let first = answerDeadline ? setTimeout(fire(`no answer within ${this.#k.connectMs} ms`), this.#k.connectMs) : undefined;
-    const onCaller = (): void => ctl.abort(caller?.reason);
-    if (caller?.aborted === true) ctl.abort(caller.reason);
-    else caller?.addEventListener('abort', onCaller, { once: true });
+    // AbortSignal.any, not a listener on the caller's signal: one run-wide signal is shared by
+    // many concurrent calls, and listeners on it would pile up (and warn past ten).
+    const signal = caller === undefined ? ctl.signal : AbortSignal.any([caller, ctl.signal]);
     return {
-      signal: ctl.signal,
+      signal,
       answered: () => {
         clearTimeout(first);
         first = undefined;
@@ -212,7 +212,6 @@ export class ResilientBlobStore implements BlobStore {
       done: () => {
         clearTimeout(first);
         clearTimeout(total);
-        caller?.removeEventListener('abort', onCaller);
       },
     };
   }

@@ -14,7 +14,7 @@
  * has AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true; the CLI sets it at start-up.
  */
 import type { Readable } from 'node:stream';
-import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { BucketLocationConstraint, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
 import { throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
@@ -41,7 +41,9 @@ export async function openS3Store(loc: RemoteLocation, opts: RemoteOptions): Pro
     maxAttempts: 1,
     requestHandler: {
       ...(opts.connectTimeoutMs === undefined ? {} : { connectionTimeout: opts.connectTimeoutMs }),
-      ...(opts.requestTimeoutMs === undefined ? {} : { requestTimeout: opts.requestTimeoutMs }),
+      // An idle-socket limit, not smithy's `requestTimeout`: that one only prints a console
+      // warning when exceeded. The whole-request bound is the resilient wrapper's abort signal.
+      ...(opts.requestTimeoutMs === undefined ? {} : { socketTimeout: opts.requestTimeoutMs }),
     },
     ...(endpoint === undefined ? {} : { endpoint }),
     ...credentialsFromEnv(opts.env),
@@ -187,7 +189,7 @@ class S3BlobStore implements BlobStore {
         new this.#sdk.CreateBucketCommand({
           Bucket: this.#bucket,
           // us-east-1 is the one region that must not be named as a location constraint.
-          ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }),
+          ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
         }),
         sendOpts(opts),
       );

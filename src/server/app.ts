@@ -18,6 +18,7 @@ import type { ServerContext } from './context.js';
 import { opsHandlers } from './handlers-ops.js';
 import { runHandlers } from './handlers-runs.js';
 
+/** How to build the app. */
 export interface AppOptions {
   /** The parsed openapi.yaml. */
   readonly spec: object;
@@ -52,7 +53,9 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
     logger: false,
     bodyLimit: opts.bodyLimitBytes,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // While stopping, requests on open connections still get real answers in our error format
+    // (a new run is a 503 `unavailable` from the queue), not fastify's own 503 body.
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     serverFactory: (handler) =>
       (tls ? createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key }, handler) : createHttpServer(timeouts, handler)) as unknown as Server,
@@ -70,9 +73,9 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
     else defaultJson(req, String(body), done);
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const route = req.routeOptions.config as RouteConfig;
-    if (route.role === undefined) return; // unknown route: the 404 handler answers
+    const need = route.role ?? 'admin';
     const current = ctx.current();
     const server = current.config.server;
     if ((route.open === 'health' && server.open_health) || (route.open === 'metrics' && server.open_metrics)) {
@@ -91,25 +94,12 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
       throw new ApiError(401, 'unauthorized', 'the bearer token is not valid');
     }
     callers.set(req, { name: result.name, role: result.role });
-    if (!roleAllows(result.role, route.role)) {
-      throw new ApiError(403, 'forbidden', `token "${result.name}" has the ${result.role} role; ${req.method} ${req.routeOptions.url} needs ${route.role}`);
+    if (!roleAllows(result.role, need)) {
+      throw new ApiError(403, 'forbidden', `token "${result.name}" has the ${result.role} role; ${req.method} ${req.routeOptions.url} needs ${need}`);
     }
-  });
+  };
 
-  // A query string has no types: integer parameters arrive as text.
-  app.addHook('preValidation', async (req) => {
-    const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
-    const query = req.query as Record<string, unknown> | undefined;
-    if (!props || !query) return;
-    for (const [name, schema] of Object.entries(props)) {
-      const v = query[name];
-      if (schema.type === 'integer' && typeof v === 'string' && /^-?\d{1,15}$/.test(v)) query[name] = Number(v);
-    }
-  });
-
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.config as RouteConfig;
-    if (req.method === 'GET' || req.method === 'HEAD' || route.role === undefined) return;
+  const audit = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     ctx.audit?.append('api.request', {
       method: req.method,
       route: req.routeOptions.url,
@@ -118,6 +108,33 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
       token: callers.get(req)?.name ?? null,
       ip: req.ip,
     });
+  };
+
+  // Hooks go on the routes that need them (set up as openapi-glue adds each route), so a
+  // GET /health pays for no audit hook and no query conversion.
+  app.addHook('onRoute', (route) => {
+    const config = route.config as RouteConfig | undefined;
+    if (config?.role === undefined) return;
+    const hooks = route as unknown as Record<string, unknown>;
+    const add = (name: 'onRequest' | 'preValidation' | 'onResponse', fn: unknown): void => {
+      const have = hooks[name];
+      hooks[name] = have === undefined ? [fn] : Array.isArray(have) ? [...(have as unknown[]), fn] : [have, fn];
+    };
+    add('onRequest', authenticate);
+    // A query string has no types: integer parameters arrive as text.
+    const props = (route.schema?.querystring as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
+    const integers = Object.entries(props).filter(([, p]) => p.type === 'integer').map(([name]) => name);
+    if (integers.length > 0) {
+      add('preValidation', async (req: FastifyRequest) => {
+        const query = req.query as Record<string, unknown>;
+        for (const name of integers) {
+          const v = query[name];
+          if (typeof v === 'string' && /^-?\d{1,15}$/.test(v)) query[name] = Number(v);
+        }
+      });
+    }
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) add('onResponse', audit);
   });
 
   app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {

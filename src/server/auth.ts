@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+/** What a token may do: read = GETs, run = also trigger and cancel runs, admin = everything. */
 export type Role = 'read' | 'run' | 'admin';
 
 const RANK: Record<Role, number> = { read: 0, run: 1, admin: 2 };
@@ -16,6 +17,7 @@ export function roleAllows(have: Role, need: Role): boolean {
   return RANK[have] >= RANK[need];
 }
 
+/** Narrows a config or file value to a role. */
 export function isRole(x: unknown): x is Role {
   return x === 'read' || x === 'run' || x === 'admin';
 }

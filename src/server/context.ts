@@ -22,6 +22,7 @@ export interface Reloadable {
   readonly authDisabled: boolean;
 }
 
+/** Everything the route handlers use. */
 export interface ServerContext {
   readonly workspaces: readonly ServedWorkspace[];
   readonly runs: RunManager;

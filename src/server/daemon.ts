@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Reporter } from '../events/bus.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { REDACTED, redactSecrets } from '../config/redact.js';
 import { openAuditLog } from '../ops/audit-log.js';
 import { createMetrics } from '../report/metrics-reporter.js';
 import { buildApp } from './app.js';
@@ -17,11 +18,13 @@ import { scanCasStats } from './metrics-exporter.js';
 import { RunManager, type RunLimits } from './run-manager.js';
 import { ScheduleError, Scheduler, systemClock } from './schedule.js';
 import { loadSpec } from './spec.js';
-import { ManifestCache } from './task-view.js';
+import { ApiError } from './api-error.js';
+import { checkTargets, ManifestCache } from './task-view.js';
 import { TokenSourceError } from './auth.js';
 import { isLoopback, loadTokens } from './tokens.js';
 import { resolveWorkspaces, WorkspaceError, type ServedWorkspace } from './workspaces.js';
 
+/** What `serve` was given (flags win over the configuration). */
 export interface ServeOptions {
   readonly manifests: readonly string[];
   readonly host?: string;
@@ -37,6 +40,7 @@ export interface ServeOptions {
   readonly log: (line: string) => void;
 }
 
+/** A listening server. */
 export interface RunningServer {
   readonly url: string;
   /** Reloads the configuration; returns an error message when the new one is rejected (the old stays). */
@@ -63,7 +67,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       env: opts.env,
       workspace: firstManifest ? path.dirname(path.resolve(opts.cwd, firstManifest)) : opts.cwd,
     });
-  let loaded = load();
+  const loaded = load();
+  const startConfig = loaded.config;
   for (const w of loaded.warnings) opts.log(`reprovm: warning: ${w}`);
   const baseDir = loaded.file ? path.dirname(loaded.file) : opts.cwd;
   const host = opts.host ?? loaded.config.server.host;
@@ -104,12 +109,26 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       r.onEvent(event);
     },
     onQueueDepth: (ws, n) => metrics.setQueueDepth(ws, n),
+    warn: opts.log,
+    redact: (text) => {
+      let out = redactSecrets(text, current.config);
+      for (const t of [envToken, opts.token]) if (t) out = out.split(t).join(REDACTED);
+      return out;
+    },
+    onFinished: (run) => opts.log(`reprovm: run ${run.id} (workspace ${run.workspace}, ${run.trigger}): ${run.status}${run.message ? `: ${run.message}` : ''}`),
   });
+  for (const ws of workspaces) metrics.setQueueDepth(ws.name, 0);
 
+  const manifests = new ManifestCache();
   const makeScheduler = (l: LoadedConfig): Scheduler => {
     for (const e of l.config.schedule) {
-      if (e.workspace !== '' && !workspaces.some((w) => w.name === e.workspace)) {
-        throw new ServeError(`reprovm: error: [schedule.${e.name}]: workspace "${e.workspace}" is not served (served: ${workspaces.map((w) => w.name).join(', ')})`);
+      const ws = e.workspace === '' ? workspaces[0] : workspaces.find((w) => w.name === e.workspace);
+      if (!ws) throw new ServeError(`reprovm: error: [schedule.${e.name}]: workspace "${e.workspace}" is not served (served: ${workspaces.map((w) => w.name).join(', ')})`);
+      try {
+        checkTargets(manifests.graph(ws), e.targets);
+      } catch (error) {
+        // An unreadable manifest is the run's problem (it fails with the diagnostic); a wrong name is the entry's.
+        if (error instanceof ApiError && error.code === 'unknown-target') throw new ServeError(`reprovm: error: [schedule.${e.name}]: ${error.message}`);
       }
     }
     return new Scheduler({
@@ -130,7 +149,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const ctx: ServerContext = {
     workspaces,
     runs,
-    manifests: new ManifestCache(),
+    manifests,
     env: childEnv,
     audit,
     metrics,
@@ -181,11 +200,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         const nextScheduler = makeScheduler(next);
         scheduler.stop();
         scheduler = nextScheduler;
-        loaded = next;
         current = nextCurrent;
         runs.setLimits(limitsOf(next));
         scheduler.start();
         for (const w of next.warnings) opts.log(`reprovm: warning: ${w}`);
+        const fixed: string[] = (['host', 'port', 'workspaces', 'tls_cert', 'tls_key', 'max_body_kb', 'request_timeout_seconds'] as const).filter(
+          (k) => JSON.stringify(next.config.server[k]) !== JSON.stringify(startConfig.server[k]),
+        );
+        if (next.config.cache.cache_dir !== startConfig.cache.cache_dir) fixed.push('cache_dir');
+        if (fixed.length > 0) opts.log(`reprovm: warning: changes to ${fixed.join(', ')} take effect only after a restart`);
         return undefined;
       } catch (error) {
         return error instanceof Error ? error.message : String(error);

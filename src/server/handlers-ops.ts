@@ -23,11 +23,25 @@ export type RoleOf = (req: FastifyRequest) => Role;
 
 /** Cache operations wait this long for the cache lock before answering 409. */
 const LOCK_WAIT_MS = 2000;
+/**
+ * Health is computed at most this often; requests in between (and concurrent ones) share the
+ * answer. A check reads a sample of objects, and monitors and load balancers poll.
+ */
+const HEALTH_TTL_MS = 1000;
 
 /** The service handlers for the operations routes. */
 export function opsHandlers(ctx: ServerContext, roleOf: RoleOf) {
   const idle = (cacheDir: string, what: string): void => {
     if (ctx.runs.busy(cacheDir)) throw new ApiError(409, 'conflict', `cannot ${what} while a run of this cache is queued or running; retry when it has finished`);
+  };
+  let healthMemo: { at: number; report: Promise<HealthReport> } | undefined;
+  const currentHealth = (): Promise<HealthReport> => {
+    if (!healthMemo || Date.now() - healthMemo.at >= HEALTH_TTL_MS) {
+      const report = health(ctx);
+      healthMemo = { at: Date.now(), report };
+      report.catch(() => (healthMemo = undefined));
+    }
+    return healthMemo.report;
   };
   const lockBusy = (error: unknown): never => {
     if (error instanceof CacheLockBusyError) throw new ApiError(409, 'conflict', error.message);
@@ -86,7 +100,7 @@ export function opsHandlers(ctx: ServerContext, roleOf: RoleOf) {
     },
 
     async getHealth(_req: FastifyRequest, reply: FastifyReply) {
-      const report = await health(ctx);
+      const report = await currentHealth();
       return reply.code(report.status === 'critical' ? 503 : 200).send(report);
     },
 

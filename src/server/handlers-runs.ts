@@ -35,13 +35,13 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
   return {
     async listTasks(req: FastifyRequest) {
       const ws = pickWorkspace(ctx, (req.query as Query).workspace);
-      return { workspace: ws.name, tasks: listTasks(ws, ctx.manifests.graph(ws)) };
+      return { workspace: ws.name, tasks: listTasks(ctx.manifests.graph(ws), ctx.manifests.state(ws)) };
     },
 
     async getTask(req: FastifyRequest) {
       const ws = pickWorkspace(ctx, (req.query as Query).workspace);
       const { name } = req.params as { name: string };
-      return describeTask(ws, ctx.manifests.graph(ws), name, ctx.runs.list(ws.name), ctx.env);
+      return describeTask(ws, ctx.manifests.graph(ws), ctx.manifests.state(ws), name, ctx.runs.list(ws.name), ctx.env);
     },
 
     createRun,
@@ -80,7 +80,7 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
       return reply.type('text/plain; charset=utf-8').send(out.length > 0 ? `${out.join('\n')}\n` : '');
     },
 
-    /** Server-Sent Events: replay, then live, then `event: end`. */
+    /** Server-Sent Events: replay (after `Last-Event-ID`), then live, then `event: end`. */
     async getRunEvents(req: FastifyRequest, reply: FastifyReply) {
       const { id } = req.params as { id: string };
       ctx.runs.get(id); // 404 before the stream starts
@@ -92,6 +92,8 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
+      // An EventSource that reconnects sends the last id it saw: resume after it.
+      const resumeAfter = Number(req.headers['last-event-id'] ?? 0) || 0;
       let n = 0;
       let closed = false;
       const keepalive = setInterval(() => raw.write(': keepalive\n\n'), SSE_KEEPALIVE_MS);
@@ -105,6 +107,7 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
       unsubscribe = ctx.runs.subscribe(id, {
         line: (line) => {
           n += 1;
+          if (n <= resumeAfter) return;
           raw.write(`id: ${n}\nevent: ${parseEventLine(line)?.type ?? 'message'}\ndata: ${line}\n\n`);
         },
         end: (run) => {

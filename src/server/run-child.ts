@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync, watch, type FSWatcher } from 'node:fs';
 import type { RunRequest } from './run-record.js';
 
+/** How to start one run child. */
 export interface ChildRunSpec {
   /** The node executable and the CLI entry (bin/reprovm.js). */
   readonly node: string;
@@ -31,6 +32,7 @@ export interface ChildRunSpec {
   readonly onLines: (text: string) => void;
 }
 
+/** A started run child. */
 export interface ChildRun {
   readonly pid: number | null;
   /** Asks the child to stop (SIGTERM: its tasks get SIGTERM, then SIGKILL after the grace). */

@@ -13,12 +13,14 @@ import { RunHistory } from './run-history.js';
 import { applyEvent, infoOf, isFinal, newRunDetail, parseEventLine, runOutcome, type RunDetail, type RunInfo, type RunRequest, type RunStatus } from './run-record.js';
 import type { ServedWorkspace } from './workspaces.js';
 
+/** The `[server]` limits of the queue and the history (reloadable). */
 export interface RunLimits {
   readonly maxQueue: number;
   readonly runConcurrency: number;
   readonly historyLimit: number;
 }
 
+/** What a {@link RunManager} needs to start runs and whom it tells about them. */
 export interface RunManagerOptions {
   readonly workspaces: readonly ServedWorkspace[];
   readonly limits: RunLimits;
@@ -32,6 +34,10 @@ export interface RunManagerOptions {
   readonly onQueueDepth?: (workspace: string, queued: number) => void;
   /** A run ended (audit, logging). */
   readonly onFinished?: (run: RunInfo) => void;
+  /** Applied to text from a run's stderr before it becomes the run's `message` (secrets). */
+  readonly redact?: (text: string) => string;
+  /** Problems that do not fail a request (the history could not be written). */
+  readonly warn?: (message: string) => void;
 }
 
 /** Receives a run's event lines, then its end. */
@@ -53,6 +59,7 @@ interface LiveRun {
 
 const now = (): string => new Date().toISOString();
 
+/** The queues and runs of every served workspace. */
 export class RunManager {
   readonly #opts: RunManagerOptions;
   #limits: RunLimits;
@@ -157,7 +164,8 @@ export class RunManager {
     history.save(d, child.pid);
     void child.done.then((end) => {
       d.exitCode = end.exitCode;
-      Object.assign(d, runOutcome({ ...end, cancelled: live.cancelRequested, stderr: () => history.stderrTail(d.id) }));
+      const redact = this.#opts.redact ?? ((t: string) => t);
+      Object.assign(d, runOutcome({ ...end, cancelled: live.cancelRequested, stderr: () => redact(history.stderrTail(d.id)) }));
       this.#finish(live);
     });
   }
@@ -180,7 +188,7 @@ export class RunManager {
     try {
       history.save(d);
     } catch (error) {
-      process.stderr.write(`reprovm: warning: cannot write the history of run ${d.id}: ${error instanceof Error ? error.message : String(error)}\n`);
+      this.#opts.warn?.(`reprovm: warning: cannot write the history of run ${d.id}: ${error instanceof Error ? error.message : String(error)}`);
     }
     this.#running.get(d.workspace)!.delete(d.id);
     this.#live.delete(d.id);

@@ -5,6 +5,7 @@
  */
 import type { RunEvent, RunSummary } from '../events/events.js';
 
+/** The life of a run: queued → running → one of the final states. */
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'aborted';
 
 /** A run has ended when its status is one of these; it never changes again. */
@@ -12,6 +13,7 @@ export function isFinal(status: RunStatus): boolean {
   return status !== 'queued' && status !== 'running';
 }
 
+/** What was asked for (POST /runs, a schedule). */
 export interface RunRequest {
   readonly targets: readonly string[];
   readonly force: boolean;
@@ -19,6 +21,7 @@ export interface RunRequest {
   readonly keepGoing: boolean;
 }
 
+/** A run as lists show it (`RunInfo` in openapi.yaml). */
 export interface RunInfo extends RunRequest {
   readonly id: string;
   readonly workspace: string;
@@ -44,6 +47,7 @@ export interface RunTaskResult {
   readonly skippedBecause: string | null;
 }
 
+/** A run with its per-task results and summary (`RunDetail` in openapi.yaml). */
 export interface RunDetail extends RunInfo {
   tasks: RunTaskResult[];
   summary: RunSummary | null;

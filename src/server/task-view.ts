@@ -10,13 +10,14 @@ import type { TaskGraph } from '../graph/types.js';
 import { renderReason } from '../hash/explain.js';
 import { parseManifest } from '../manifest/parse.js';
 import { planTasks } from '../exec/plan.js';
-import { loadWorkspaceState } from '../state/workspace-state.js';
+import { loadWorkspaceState, statePath, type WorkspaceStateData } from '../state/workspace-state.js';
 import { ApiError, notFound } from './api-error.js';
 import type { RunDetail } from './run-record.js';
 import type { ServedWorkspace } from './workspaces.js';
 
 type LastStatus = 'not-run' | 'executed' | 'cached' | 'failed' | 'skipped';
 
+/** One task as `GET /tasks` lists it. */
 export interface TaskSummary {
   readonly name: string;
   readonly description: string | null;
@@ -26,9 +27,26 @@ export interface TaskSummary {
   readonly resultHash: string | null;
 }
 
-/** Parsed manifests, keyed by path and re-read when size or mtime change. */
+/** Parsed manifests and workspace state files, keyed by path and re-read when size or mtime change. */
 export class ManifestCache {
   readonly #entries = new Map<string, { stamp: string; graph: TaskGraph }>();
+  readonly #states = new Map<string, { stamp: string; state: WorkspaceStateData }>();
+
+  /** The workspace's state.json (what its last runs left), re-read only when it changed. */
+  state(ws: ServedWorkspace): WorkspaceStateData {
+    let stamp = 'missing';
+    try {
+      const st = statSync(statePath(ws.workspace));
+      stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch {
+      // No state yet: loadWorkspaceState answers with an empty one.
+    }
+    const hit = this.#states.get(ws.workspace);
+    if (hit && hit.stamp === stamp) return hit.state;
+    const state = loadWorkspaceState(ws.workspace);
+    this.#states.set(ws.workspace, { stamp, state });
+    return state;
+  }
 
   /** The graph of a workspace's manifest; an invalid manifest is a 500 naming the first problem. */
   graph(ws: ServedWorkspace): TaskGraph {
@@ -63,9 +81,8 @@ export function checkTargets(graph: TaskGraph, targets: readonly string[]): void
   }
 }
 
-/** Every task in manifest order with its last status. */
-export function listTasks(ws: ServedWorkspace, graph: TaskGraph): TaskSummary[] {
-  const state = loadWorkspaceState(ws.workspace);
+/** Every task in manifest order with its last status (from `state`, the workspace's state.json). */
+export function listTasks(graph: TaskGraph, state: WorkspaceStateData): TaskSummary[] {
   const order = [...graph.nodes.keys()];
   return order.map((name) => {
     const node = graph.nodes.get(name)!;
@@ -82,10 +99,17 @@ export function listTasks(ws: ServedWorkspace, graph: TaskGraph): TaskSummary[] 
 }
 
 /** One task in detail: its spec, edges, last runs (from `runs`, newest first) and explain record. */
-export async function describeTask(ws: ServedWorkspace, graph: TaskGraph, name: string, runs: readonly RunDetail[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+export async function describeTask(
+  ws: ServedWorkspace,
+  graph: TaskGraph,
+  state: WorkspaceStateData,
+  name: string,
+  runs: readonly RunDetail[],
+  env: NodeJS.ProcessEnv,
+): Promise<Record<string, unknown>> {
   const node = graph.nodes.get(name);
   if (!node) throw notFound(`no task "${name}" in workspace "${ws.name}"`);
-  const summary = listTasks(ws, graph).find((t) => t.name === name)!;
+  const summary = listTasks(graph, state).find((t) => t.name === name)!;
   const deps = node.deps.map((dep) => {
     const edge = graph.edges.find((e) => e.from === name && e.to === dep && e.kind === 'declared') ?? graph.edges.find((e) => e.from === name && e.to === dep);
     return { task: dep, kind: edge?.kind ?? 'declared', via: edge?.via ?? null };

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { hashToken, parseDigest, parseTokenFile, TokenSourceError, TokenTable, type TokenEntry } from './auth.js';
 
+/** Where tokens come from. */
 export interface TokenSources {
   readonly config: Config;
   /** Directory relative token_file paths are resolved against. */

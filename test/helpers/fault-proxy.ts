@@ -31,6 +31,8 @@ export interface FaultProxy {
   readonly endpoint: string;
   /** Requests received since the last `resetCount`. */
   readonly requests: number;
+  /** `METHOD path?query` of every request received since the last `resetCount`. */
+  readonly log: readonly string[];
   resetCount(): void;
   /** Sets (or with undefined clears) the fault; `down` closes the listener, anything else reopens it. */
   setFault(fault: ProxyFault | undefined): Promise<void>;
@@ -42,6 +44,7 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
   let fault: ProxyFault | undefined;
   let remaining = Infinity;
   let requests = 0;
+  const log: string[] = [];
   const sockets = new Set<Socket>();
   /** Connections with a hung request: cut when the fault changes, so they do not linger. */
   const hung = new Set<Socket>();
@@ -57,6 +60,7 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests += 1;
+    log.push(`${req.method ?? '?'} ${req.url ?? ''}`);
     const early = fault?.mode === 'hang' || fault?.mode === 'status' ? take(false) : undefined;
     if (early?.mode === 'hang') {
       hung.add(req.socket); // accepted, never answered
@@ -138,8 +142,10 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
     get requests() {
       return requests;
     },
+    log,
     resetCount: () => {
       requests = 0;
+      log.length = 0;
     },
     setFault: async (f) => {
       fault = f;

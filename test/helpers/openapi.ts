@@ -6,9 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import Ajv2020 from 'ajv/dist/2020.js';
+import Ajv2020Module from 'ajv/dist/2020.js';
 import type { ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
+
+// ajv is CommonJS: under NodeNext its class is the `default` of the module object.
+const Ajv2020 = Ajv2020Module.default;
 
 export const SPEC_FILE = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
 
@@ -87,11 +90,8 @@ export class OpenApiChecker {
   }
 
   #validate(schemaPointer: string, value: unknown, what: string): void {
-    let v = this.#cache.get(schemaPointer);
-    if (!v) {
-      v = this.#ajv.compile({ $ref: `spec${schemaPointer}` });
-      this.#cache.set(schemaPointer, v);
-    }
+    const v = this.#cache.get(schemaPointer) ?? this.#ajv.compile({ $ref: `spec${schemaPointer}` });
+    this.#cache.set(schemaPointer, v);
     if (!v(value)) throw new Error(`${what}: the answer does not match openapi.yaml: ${this.#ajv.errorsText(v.errors)}\n${JSON.stringify(value).slice(0, 500)}`);
   }
 }

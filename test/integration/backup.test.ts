@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Rig, statuses } from '../helpers/rig.js';
+import { S3RVER_ENV, startS3rver } from '../helpers/s3rver.js';
 
 const rigs: Rig[] = [];
 after(() => {
@@ -48,6 +49,9 @@ describe('reprovm backup', () => {
     const rig = newRig();
     rig.write({ 'm.txt': task('a', 'alpha') + task('b', 'beta') + task('c', 'gamma') });
     await okRun(rig, ['m.txt', '-q']);
+    // Left by a backup that was killed (its pid is gone): swept by the next one.
+    const leftover = rig.path(`.reprovm/.backup-staging-${2 ** 22 + 4242}-deadbeef`);
+    mkdirSync(path.join(leftover, 'cas'), { recursive: true });
     const created = await rig.run(['backup', 'create', '--to', 'bk', '--json']);
     assert.equal(created.code, 0, created.stderr);
     const c = JSON.parse(created.stdout) as { name: string; kind: string; objectsStored: number; records: number };
@@ -55,6 +59,7 @@ describe('reprovm backup', () => {
     assert.equal(c.records, 3);
     assert.equal(c.objectsStored, 6); // three outputs, three captured stdouts
     assert.ok(existsSync(rig.path(`bk/backups/${c.name}.tar.zst`)));
+    assert.ok(!existsSync(leftover), 'the dead backup\'s staging directory was swept');
 
     // The archive is a plain zstd-compressed tar whose first entry is the manifest.
     const listed = await list(rig, 'bk');
@@ -166,6 +171,62 @@ describe('reprovm backup', () => {
     assert.ok(!readdirSync(cacheDir).some((n) => n.startsWith('.restore-')), 'no restore leftovers');
     const run = await rig.run(['m.txt', '--json']);
     assert.deepEqual(statuses(run.stdout), { a: 'cached', b: 'cached', c: 'cached' });
+  });
+
+  it('backs up to and restores from an S3 bucket (s3rver on loopback) through the same BlobStore interface', async () => {
+    const rig = newRig();
+    const s3 = await startS3rver();
+    try {
+      const env = { ...S3RVER_ENV, REPROVM_REMOTE_ENDPOINT: s3.endpoint };
+      rig.write({ 'm.txt': task('a', 'alpha') + task('b', 'beta') });
+      await okRun(rig, ['m.txt', '-q']);
+      const init = await rig.run(['cache', 'init-remote', '--remote', 's3://backups-bucket/ci', '--remote-endpoint', s3.endpoint], { env });
+      assert.equal(init.code, 0, init.stderr);
+      const created = await rig.run(['backup', 'create', '--to', 's3://backups-bucket/ci', '--json'], { env });
+      assert.equal(created.code, 0, created.stderr);
+      const name = (JSON.parse(created.stdout) as { name: string }).name;
+      const listed = await rig.run(['backup', 'list', '--from', 's3://backups-bucket/ci', '--json'], { env });
+      assert.deepEqual((JSON.parse(listed.stdout) as Listed[]).map((b) => b.name), [name]);
+      rmSync(rig.path('.reprovm'), { recursive: true });
+      rmSync(rig.path('a.txt'));
+      const restored = await rig.run(['backup', 'restore', name, '--from', 's3://backups-bucket/ci'], { env });
+      assert.equal(restored.code, 0, restored.stderr);
+      const run = await rig.run(['m.txt', '--json']);
+      assert.deepEqual(statuses(run.stdout), { a: 'cached', b: 'cached' });
+      assert.ok(!restored.stdout.includes('S3RVER') && !restored.stderr.includes('S3RVER'), 'credentials are never printed');
+    } finally {
+      await s3.stop();
+    }
+  });
+
+  it('secrets in the configuration and environment appear in no backup manifest, output, audit entry or metrics file', async () => {
+    const rig = newRig();
+    const canary = 'CANARY-5ecret-9f2c';
+    rig.write({
+      'm.txt': task('a', 'alpha'),
+      'reprovm.conf': `[notifications]\non = never\nwebhook_url = https://hooks.example.invalid/${canary}\nwebhook_secret = ${canary}-hmac\n[backup]\nlocation = bk\n`,
+    });
+    const env = { REPROVM_CACHE_SIGNING_KEY: `${canary}-signing` };
+    const run = await rig.run(['m.txt', '-q', '--metrics', 'metrics.json'], { env });
+    assert.equal(run.code, 0, run.stderr);
+    const created = await rig.run(['backup', 'create', '--json'], { env });
+    assert.equal(created.code, 0, created.stderr);
+    const name = (JSON.parse(created.stdout) as { name: string }).name;
+    const outputs = [run.stdout, run.stderr, created.stdout, created.stderr];
+    for (const args of [['backup', 'list'], ['backup', 'verify', name], ['cache', 'stats'], ['health']]) {
+      const r = await rig.run(args, { env });
+      outputs.push(r.stdout, r.stderr);
+    }
+    const { decompress } = await import('zstd-napi');
+    const tarBytes = decompress(readFileSync(rig.path(`bk/backups/${name}.tar.zst`)));
+    const firstName = tarBytes.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
+    const firstSize = parseInt(tarBytes.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim(), 8);
+    assert.equal(firstName, 'BACKUP.json');
+    const manifest = tarBytes.subarray(512, 512 + firstSize).toString('utf8');
+    assert.match(manifest, /"reprovm-backup"/);
+    for (const [what, text] of [['manifest', manifest], ['metrics', rig.read('metrics.json')], ['audit log', rig.read('.reprovm/audit.log')], ['output', outputs.join('\n')]] as const) {
+      assert.ok(!text.includes(canary), `the secret leaked into the ${what}`);
+    }
   });
 
   it('[backup] auto_backup takes a backup after a successful run, at most once per min_interval, and prunes', async () => {

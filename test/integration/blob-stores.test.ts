@@ -4,6 +4,8 @@
  * through the resilient wrapper the cache uses.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { BlobStoreError, type BlobStore } from '../../src/remote/blob-store.js';
 import { openBlobStore, type RemoteOptions } from '../../src/remote/open-store.js';
@@ -12,6 +14,7 @@ import { describeBlobStoreContract, getBytes, readAllBytes } from '../contract/b
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzuriteHandle } from '../helpers/azurite.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGcsFake, type GcsFake } from '../helpers/gcs-fake.js';
+import { CLI } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
 let s3: S3rverHandle | undefined;
@@ -35,6 +38,8 @@ interface Server {
   readonly env: NodeJS.ProcessEnv;
   /** Why the concurrent-puts contract case cannot run on this server. */
   readonly nonAtomicPuts?: string;
+  /** Keys for the paging case and the page size (default 25 keys in pages of 10). */
+  readonly paging?: { readonly keys: number; readonly pageSize?: number };
 }
 
 const SERVERS: readonly Server[] = [
@@ -47,7 +52,8 @@ const SERVERS: readonly Server[] = [
     nonAtomicPuts: 's3rver 3.7.1 writes an object in place (no temp file + rename), so concurrent PUTs of one key interleave; S3 itself replaces objects atomically',
   },
   { name: 'azurite', scheme: 'azblob', port: () => az?.port ?? 0, path: `/${AZURITE_ACCOUNT}`, env: { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: AZURITE_KEY } },
-  { name: 'gcs fake', scheme: 'gs', port: () => gcs?.port ?? 0, path: '', env: {} },
+  // In-process and quick: > 1000 keys with the provider's default page size (1000).
+  { name: 'gcs fake', scheme: 'gs', port: () => gcs?.port ?? 0, path: '', env: {}, paging: { keys: 1001 } },
 ];
 
 let unique = 0;
@@ -65,7 +71,8 @@ for (const server of SERVERS) {
       await s.close();
     });
     describeBlobStoreContract(server.name, {
-      make: () => open(server, 'contract', `t${next()}`, undefined, { listPageSize: 10 }),
+      make: () => open(server, 'contract', `t${next()}`, undefined, server.paging === undefined ? { listPageSize: 10 } : server.paging.pageSize === undefined ? {} : { listPageSize: server.paging.pageSize }),
+      listKeys: server.paging?.keys ?? 25,
       makeMissingBucket: () => open(server, `missing-${next()}`, ''),
       ...(server.nonAtomicPuts === undefined ? {} : { nonAtomicPuts: server.nonAtomicPuts }),
     });
@@ -207,3 +214,104 @@ for (const server of SERVERS) {
     });
   });
 }
+
+describe('upload paths', () => {
+  it('S3: a large stream goes up as a multipart upload, a small buffer as one PutObject', async () => {
+    const server = SERVERS[0] as Server;
+    const proxy = await startFaultProxy(server.port());
+    const store = await open(server, 'contract', `mp${next()}`, proxy.endpoint);
+    try {
+      await store.put('cas/small', Buffer.from('small'));
+      assert.deepEqual(proxy.log.filter((l) => l.startsWith('PUT')).length, 1);
+      assert.ok(!proxy.log.some((l) => /uploads|partNumber/.test(l)));
+      proxy.resetCount();
+      const big = Buffer.alloc(20 * 1024 * 1024, 3);
+      await store.put('cas/big', big);
+      assert.ok(proxy.log.some((l) => l.startsWith('POST') && /[?&]uploads/.test(l)), proxy.log.join('\n'));
+      assert.equal(proxy.log.filter((l) => /partNumber=/.test(l)).length, 3, 'three 8 MiB parts');
+      assert.deepEqual(await getBytes(store, 'cas/big'), big);
+    } finally {
+      await store.close();
+      await proxy.stop();
+    }
+  });
+
+  it('GCS: a stream goes up resumably, a small buffer in one multipart request', async () => {
+    const server = SERVERS[2] as Server;
+    const store = await open(server, 'contract', `up${next()}`);
+    const fake = gcs as GcsFake;
+    try {
+      const before = fake.log.length;
+      await store.put('cas/small', Buffer.from('small'));
+      await store.put('cas/stream', Readable.from([Buffer.alloc(1000, 1)]));
+      const seen = fake.log.slice(before);
+      assert.deepEqual(seen, ['POST /upload/storage/v1/b/contract/o', 'POST /upload/storage/v1/b/contract/o', 'PUT /upload/storage/v1/b/contract/o']);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('through the CLI', () => {
+  it('init-remote on S3 prints no SDK warning and names the remote without credentials', async () => {
+    const env = { ...process.env, ...S3RVER_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined };
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'cache', 'init-remote', '--remote', 's3://cli-bucket/team', '--remote-endpoint', `http://127.0.0.1:${s3?.port ?? 0}`], { env, timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr }),
+      );
+    });
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /s3:\/\/cli-bucket\/team \(endpoint http:\/\/127\.0\.0\.1:\d+\)/);
+    assert.doesNotMatch(r.stdout + r.stderr, /S3RVER/);
+  });
+});
+
+describe('credentials', () => {
+  it('Azure: a connection string, an account SAS, and a wrong key (auth, not retried)', async () => {
+    const sdk = await import('@azure/storage-blob');
+    const endpoint = `http://127.0.0.1:${az?.port ?? 0}/${AZURITE_ACCOUNT}`;
+    const cs = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`;
+    const viaCs = await openBlobStore('azblob://creds/cs', { env: { AZURE_STORAGE_CONNECTION_STRING: cs } });
+    await viaCs.ensureBucket();
+    await viaCs.put('k', Buffer.from('cs'));
+    assert.equal(viaCs.description, `azblob://creds/cs (endpoint ${endpoint})`);
+
+    const sas = sdk
+      .generateAccountSASQueryParameters(
+        {
+          expiresOn: new Date(Date.now() + 3_600_000),
+          permissions: sdk.AccountSASPermissions.parse('rwdlc'),
+          resourceTypes: sdk.AccountSASResourceTypes.parse('sco').toString(),
+          services: sdk.AccountSASServices.parse('b').toString(),
+        },
+        new sdk.StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+      )
+      .toString();
+    const viaSas = await openBlobStore('azblob://creds/cs', { endpoint, env: { AZURE_STORAGE_SAS_TOKEN: `?${sas}` } });
+    assert.deepEqual(await getBytes(viaSas, 'k'), Buffer.from('cs'));
+    assert.doesNotMatch(viaSas.description, /sig=/);
+
+    const badKey = Buffer.alloc(64, 7).toString('base64');
+    let retried = 0;
+    const wrong = new ResilientBlobStore(
+      await openBlobStore('azblob://creds/cs', { endpoint, env: { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: badKey } }),
+      { retries: 3, baseDelayMs: 1, onRetry: () => void retried++ },
+    );
+    await assert.rejects(wrong.get('k'), (e: unknown) => kind('auth')(e) && !(e as Error).message.includes(badKey));
+    assert.equal(retried, 0);
+    await Promise.all([viaCs.close(), viaSas.close(), wrong.close()]);
+  });
+
+  it('S3: wrong access keys are an auth error, never retried', async () => {
+    let retried = 0;
+    const raw = await openBlobStore('s3://contract/creds', {
+      endpoint: `http://127.0.0.1:${s3?.port ?? 0}`,
+      env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'wrongsecret', AWS_REGION: 'us-east-1' },
+    });
+    const store = new ResilientBlobStore(raw, { retries: 3, baseDelayMs: 1, onRetry: () => void retried++ });
+    await assert.rejects(store.get('cas/x'), (e: unknown) => kind('auth')(e) && !/wrongsecret/.test((e as Error).message));
+    assert.equal(retried, 0);
+    await store.close();
+  });
+});

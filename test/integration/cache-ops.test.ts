@@ -88,6 +88,27 @@ describe('cache gc', () => {
     assert.deepEqual(statuses((await rig.run(['m.txt', '--json', 'a', 'd'])).stdout), { a: 'cached', d: 'cached' });
   });
 
+  it('an up-to-date task refreshes its record\'s last use at most hourly', async () => {
+    const rig = newRig();
+    rig.write({ 'm.txt': randomTasks(['a', 'b'], 1) });
+    assert.equal((await rig.run(['m.txt', '-q'])).code, 0);
+    const cache = rig.path('.reprovm');
+    age(cache, 5 * HOUR);
+    const recs = recordFiles(cache);
+    assert.equal((await rig.run(['m.txt', '-q'])).code, 0);
+    assert.ok(statSync(recs.get('a')!).mtimeMs < Date.now() - 4 * HOUR, 'used within the hour: not touched again');
+    // This workspace last confirmed "a" two hours ago: the next no-op touches its record.
+    const state = JSON.parse(rig.read('.reprovm/state.json')) as { tasks: Record<string, { finishedAt: string }> };
+    state.tasks.a!.finishedAt = new Date(Date.now() - 2 * HOUR).toISOString();
+    writeFileSync(rig.path('.reprovm/state.json'), JSON.stringify(state));
+    const r = await rig.run(['m.txt', '--json']);
+    assert.deepEqual(statuses(r.stdout), { a: 'cached', b: 'cached' });
+    assert.ok(statSync(recs.get('a')!).mtimeMs > Date.now() - 60_000, 'a was touched');
+    assert.ok(statSync(recs.get('b')!).mtimeMs < Date.now() - 4 * HOUR, 'b was not');
+    const gc = JSON.parse((await rig.run(['cache', 'gc', '--max-size', '1500', '--json'])).stdout) as { evicted: { task: string }[] };
+    assert.deepEqual(gc.evicted.map((e) => e.task), ['b']);
+  });
+
   it('--dry-run deletes nothing; --max-age evicts only old entries', async () => {
     const rig = newRig();
     rig.write({ 'm.txt': randomTasks(['a', 'b'], 8) });

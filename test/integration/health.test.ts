@@ -77,6 +77,19 @@ describe('reprovm health', () => {
     assert.match(below.stdout, /\[CRIT\] cache-dir: .*blocker is not a directory/);
   });
 
+  it('checks a configured remote: reachable is ok, a missing bucket (directory) is critical', async () => {
+    const rig = newRig();
+    mkdirSync(rig.path('remote'));
+    rig.write({ 'reprovm.conf': `[remote]\nurl = ${rig.path('remote')}\n` });
+    const ok = await rig.run(['health', '--json']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(check(JSON.parse(ok.stdout) as Report, 'remote')!.message, /reachable and authorised/);
+    rmSync(rig.path('remote'), { recursive: true });
+    const gone = await rig.run(['health', '--json']);
+    assert.equal(gone.code, 2, gone.stdout);
+    assert.equal(check(JSON.parse(gone.stdout) as Report, 'remote')!.status, 'critical');
+  });
+
   it('exit 2 (critical) on an invalid configuration', async () => {
     const rig = newRig();
     rig.write({ 'reprovm.conf': '[execution]\nparallel_jobs = lots\n' });

@@ -197,6 +197,8 @@ describe('serve: every route', () => {
     assert.deepEqual(types.slice(-2), ['run-finished', 'end']);
     const data = [...r.text.matchAll(/^data: (.+)$/gm)].map((m) => JSON.parse(m[1]!));
     assert.deepEqual(data.at(-1), { id: okRun, status: 'succeeded' });
+    const resumed = await api.request('GET', `/runs/${okRun}/events`, { headers: { 'last-event-id': '2' } });
+    assert.equal(resumed.text.match(/^id: (\d+)$/m)?.[1], '3');
     assert.equal((await api.get('/runs/20200101-000000000-abcdef/events')).status, 404);
   });
 
@@ -280,6 +282,20 @@ describe('serve: every route', () => {
     assert.equal(s.name, 'nightly');
     assert.deepEqual(s.targets, ['a']);
     assert.match(s.next, /T03:00:00\.000Z$/);
+  });
+
+  test('a run whose process fails before its tasks (a configuration broken since start) says why', async () => {
+    rig.write({ 'reprovm.conf': CONFIG.replace('max_body_kb = 4', 'max_body_kb = 4\nmax_queue = lots') });
+    try {
+      const r = await api.post('/runs', { targets: ['a'] });
+      const run = await finished(api, r.json.id);
+      assert.equal(run.status, 'failed');
+      assert.equal(run.exitCode, 2);
+      assert.match(String(run.message), /reprovm\.conf:\d+.*max_queue/);
+      assert.deepEqual(run.tasks, []);
+    } finally {
+      rig.write({ 'reprovm.conf': CONFIG });
+    }
   });
 
   test('an unknown route is a 404 JSON error', async () => {

@@ -145,3 +145,43 @@ describe('serve: TLS', () => {
     assert.equal(JSON.parse(body).tasks[0].name, 'quick');
   });
 });
+
+describe('serve: health', () => {
+  const rig = new Rig('reprovm-serve-health-');
+  let server: ServerProcess | undefined;
+  after(async () => {
+    await server?.stop('SIGTERM');
+    rig.cleanup();
+  });
+
+  test('GET /health answers 503 when a check is critical (open without a token by default)', async () => {
+    // The configured cache directory is a file: builds cannot work.
+    rig.write({ 'manifest.txt': manifest('health'), 'not-a-dir': 'x', 'reprovm.conf': '[cache]\ncache_dir = not-a-dir\n\n[audit]\nenabled = 0\n' });
+    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: 'health-token' } });
+    const r = await new ApiClient(server.url, new OpenApiChecker()).get('/health');
+    assert.equal(r.status, 503);
+    assert.equal(r.json.status, 'critical');
+    assert.ok(r.json.checks.some((c: { status: string; message: string }) => c.status === 'critical' && /not a directory/.test(c.message)));
+  });
+});
+
+describe('serve: bad schedules', () => {
+  const rig = new Rig('reprovm-serve-badsched-');
+  after(() => rig.cleanup());
+
+  test('a schedule with a bad cron, an unknown workspace or an unknown target stops serve at start', async () => {
+    const env = { REPROVM_SYSTEM_CONFIG: '/nonexistent/reprovm.conf', REPROVM_SERVER_TOKEN: 'x' };
+    const cases: [string, RegExp][] = [
+      ['cron = 61 * * * *\n', /\[schedule\.s\]: invalid cron expression "61 \* \* \* \*"/],
+      ['cron = 0 3 * * *\nworkspace = nope\n', /\[schedule\.s\]: workspace "nope" is not served/],
+      ['cron = 0 3 * * *\ntargets = quik\n', /\[schedule\.s\]: unknown target "quik" \(did you mean "quick"\?\)/],
+    ];
+    for (const [entry, message] of cases) {
+      rig.write({ 'manifest.txt': manifest('x'), 'reprovm.conf': `[schedule.s]\n${entry}` });
+      const r = await rig.run(['serve', '--port', '0', 'manifest.txt'], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+  });
+});

@@ -181,3 +181,19 @@ test('ro mode never writes', async () => {
   assert.equal(remote.calls.stat, 0);
   assert.deepEqual(remote.keys(), []);
 });
+
+test('breaker: failed attempts reported by the store count too, and opening it cuts requests in flight', async () => {
+  const b = await setup();
+  const rec = recorder();
+  const remote = new MemoryBlobStore();
+  remote.inject('get', { type: 'hang' });
+  const t = tier(remote, b, rec, { threshold: 2 });
+  const pending = [1, 2, 3].map((i) => t.fetch(String(i).padStart(64, '0') as TaskKey, `t${i}`, b.actions));
+  await new Promise((r) => setTimeout(r, 20));
+  t.noteRetry();
+  t.noteRetry();
+  const results = await Promise.all(pending);
+  assert.deepEqual(results.map((r) => r.kind === 'miss' && r.reason), ['remote-error', 'remote-error', 'remote-error']);
+  assert.deepEqual(rec.warnings.map((w) => w.kind), ['breaker']);
+  await remote.close();
+});

@@ -139,6 +139,23 @@ describe('ResilientBlobStore', () => {
     await mem.close();
   });
 
+  it('shares one caller signal among many concurrent calls without piling listeners on it', async () => {
+    const { mem, store } = setup();
+    mem.inject('has', { type: 'delay', ms: 20 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const ctl = new AbortController();
+      const all = await Promise.all(Array.from({ length: 30 }, () => store.has('cas/a', { signal: ctl.signal })));
+      assert.ok(all.every((x) => x));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('retries a listing that fails before yielding anything', async () => {
     const { mem, store } = setup();
     mem.inject('list', { type: 'error', kind: 'transient' }, { times: 2 });
@@ -157,5 +174,60 @@ describe('ResilientBlobStore', () => {
     assert.equal(store.inner, mem);
     await store.close();
     assert.equal(mem.closed, true);
+  });
+});
+
+describe('fault matrix on MemoryBlobStore through ResilientBlobStore', () => {
+  const transient: [string, Parameters<MemoryBlobStore['inject']>[1]][] = [
+    ['server down', { type: 'error', kind: 'transient', message: 'connect ECONNREFUSED 127.0.0.1:9' }],
+    ['HTTP 500', { type: 'error', kind: 'transient', status: 500 }],
+    ['HTTP 503', { type: 'error', kind: 'transient', status: 503 }],
+    ['HTTP 429', { type: 'error', kind: 'transient', status: 429 }],
+    ['server hangs', { type: 'hang' }],
+  ];
+  for (const [name, fault] of transient) {
+    it(`${name}: transient after 2 retries`, async () => {
+      const { mem, store, retries } = setup({ retries: 2 });
+      mem.inject('get', fault);
+      await assert.rejects(store.get('cas/a'), kind('transient'));
+      assert.equal(mem.calls.get, 3);
+      assert.equal(retries.length, 2);
+      await mem.close();
+    });
+  }
+  for (const status of [401, 403]) {
+    it(`HTTP ${status}: auth at once`, async () => {
+      const { mem, store, retries } = setup({ retries: 2 });
+      mem.inject('get', { type: 'error', kind: 'auth', status });
+      await assert.rejects(store.get('cas/a'), (e: unknown) => kind('auth')(e) && (e as BlobStoreError).status === status);
+      assert.equal(mem.calls.get, 1);
+      assert.equal(retries.length, 0);
+    });
+  }
+  for (const [name, fault, k] of [
+    ['truncated body', { type: 'truncate', bytes: 1000 }, 'integrity'],
+    ['reset mid-body', { type: 'reset', afterBytes: 1000 }, 'transient'],
+  ] as const) {
+    it(`${name}: the stream errors (${k}), never a short read`, async () => {
+      const { mem, store } = setup();
+      mem.inject('get', fault);
+      const s = await store.get('cas/a');
+      assert.ok(s !== undefined);
+      let n = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const c of s) n += (c as Buffer).length;
+        })(),
+        kind(k),
+      );
+      assert.equal(n, 1000);
+    });
+  }
+  it('wrong bytes: returned as served, same length', async () => {
+    const { mem, store } = setup();
+    mem.inject('get', { type: 'corrupt' });
+    const got = await readAllBytes((await store.get('cas/a')) as Readable);
+    assert.equal(got.length, BODY.length);
+    assert.notDeepEqual(got, BODY);
   });
 });

@@ -18,9 +18,9 @@ async function setup(): Promise<LocalCache> {
 }
 
 /** The guard the tier uses, minus breaker and warnings: failures become { ok: false }. */
-async function guard<T>(fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+async function guard<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
   try {
-    return { ok: true, value: await fn() };
+    return { ok: true, value: await fn(new AbortController().signal) };
   } catch {
     return { ok: false };
   }

@@ -147,7 +147,8 @@ async function openRemote(opts: SyncOptions, io: OpsIo): Promise<Opened | number
     io.stderr.write('reprovm: error: no remote cache configured: pass --remote URL, or set REPROVM_REMOTE or [remote] url\n');
     return EXIT_USAGE;
   }
-  const store = await openRemoteStore(settings, io.env);
+  let made: RemoteTier | undefined;
+  const store = await openRemoteStore(settings, io.env, (e) => made?.noteRetry(e));
   let problems = 0;
   const sink: RemoteSink = {
     warning: (message, kind) => {
@@ -167,7 +168,7 @@ async function openRemote(opts: SyncOptions, io: OpsIo): Promise<Opened | number
       await objects.init();
       return { store: objects, actions: new ActionCache(dir) };
     },
-    tier: (local, mode) => remoteTierFactory({ ...settings, mode }, store, sink, abort.signal, () => undefined)(local),
+    tier: (local, mode) => remoteTierFactory({ ...settings, mode }, store, sink, abort.signal, (t) => (made = t))(local),
     problems: () => problems,
     close: async () => {
       await store.close().catch(() => undefined);

@@ -67,7 +67,7 @@ export function formatVerify(r: VerifyReport): string {
 
 /** Registers `cache` and its subcommands; `done` receives the exit code. */
 export function registerCacheCommand(program: Command, io: OpsIo, done: (code: number) => void): void {
-  const cache = program.command('cache').description('maintain the local cache: gc, clean, stats, verify');
+  const cache = program.command('cache').description('maintain the local cache (gc, clean, stats, verify) and sync it with the remote cache (push, pull, init-remote)');
   const print = (json: boolean | undefined, value: unknown, text: string): void => {
     io.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
   };

@@ -38,7 +38,8 @@ export function registerHealthCommand(program: Command, io: OpsIo, done: (code: 
         try {
           report = await checkHealth({ cacheDir: ctx.cacheDir, config: ctx.loaded.config, ...(remote ? { remote } : {}) });
           if (remoteProblem !== undefined) {
-            const checks = report.checks.map((c) => (c.name === 'remote' ? { ...c, status: 'critical' as const, message: `cannot open the remote: ${remoteProblem}` } : c));
+            const checks = [...report.checks];
+            checks.splice(checks.length - 2, 0, { name: 'remote', status: 'critical', message: `cannot open the remote: ${remoteProblem}` });
             report = { status: 'critical', checks };
           }
         } finally {

@@ -4,9 +4,9 @@
  * (`--cache-dir`, else `cache_dir`, else ./.reprovm) and the audit log when enabled.
  */
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, type LoadedConfig } from '../../config/load.js';
+import { ConfigError, type LoadedConfig } from '../../config/load.js';
 import { openAuditLog, type AuditEventType, type AuditLog } from '../../ops/audit-log.js';
-import { withConfigOptions } from '../cli-config.js';
+import { loadCliConfig, withConfigOptions, type ConfigFlags } from '../cli-config.js';
 import { resolveOpsCacheDir } from '../cache-location.js';
 
 /** The streams and environment a maintenance command gets from main.ts. */
@@ -18,9 +18,8 @@ export interface OpsIo {
 }
 
 /** Options every maintenance command accepts. */
-export interface OpsOptions {
+export interface OpsOptions extends ConfigFlags {
   cacheDir?: string;
-  config?: string;
 }
 
 /** A loaded maintenance context. */
@@ -44,7 +43,8 @@ export function withOpsOptions(cmd: Command): Command {
  */
 export function withGlobals<T extends object>(program: Command, local: T): T & OpsOptions {
   const g = program.opts<OpsOptions>();
-  return { ...(g.config !== undefined ? { config: g.config } : {}), ...(g.cacheDir !== undefined ? { cacheDir: g.cacheDir } : {}), ...local };
+  const globals = Object.fromEntries((['config', 'cacheDir', 'logLevel', 'logFile'] as const).filter((k) => g[k] !== undefined).map((k) => [k, g[k]]));
+  return { ...globals, ...local };
 }
 
 /**
@@ -54,12 +54,12 @@ export function withGlobals<T extends object>(program: Command, local: T): T & O
 export function loadOpsContext(opts: OpsOptions, io: OpsIo): { ok: true; ctx: OpsContext } | { ok: false; message: string } {
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfig({ ...(opts.config ? { explicitFile: opts.config } : {}), env: io.env, workspace: io.cwd });
+    // Warnings (unknown keys) go through the logger, honouring --log-level and --log-file.
+    ({ loaded } = loadCliConfig(opts, io, io.cwd));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    return { ok: false, message: error.message };
+    return { ok: false, message: error.problems.join('; ') };
   }
-  for (const w of loaded.warnings) io.stderr.write(`reprovm: warning: ${w}\n`);
   const cacheDir = resolveOpsCacheDir(opts.cacheDir, loaded, io.cwd);
   const audit = openAuditLog(loaded.config, cacheDir, { warn: (m) => io.stderr.write(`reprovm: warning: ${m}\n`) });
   const ctx: OpsContext = {

@@ -152,8 +152,9 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     const warn = (message: string): void => void io.stderr.write(`reprovm: warning: ${message}\n`);
     attachPushgateway(bus, { url: pushgateway, job: loaded.config.prometheus.job, instance: hostname(), workspace, warn });
   }
-  const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env) : undefined;
   let remoteTier: RemoteTier | undefined;
+  // Failed attempts that will be retried count toward the breaker too (a dead remote opens it fast).
+  const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env, (e) => remoteTier?.noteRetry(e)) : undefined;
   const groups = new ProcessGroups();
   let interruptSignal: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {

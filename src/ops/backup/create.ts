@@ -13,8 +13,9 @@ import type { BlobStore } from '../../remote/blob-store.js';
 import { withCacheLock } from '../cache-lock.js';
 import { scanObjects, scanRecords } from '../cache-scan.js';
 import { hashFile, writeArchive } from './archive.js';
+import { sweepLeftovers } from './leftovers.js';
 import { backupNames } from './catalog.js';
-import { readManifest } from './archive.js';
+import { BackupError, readManifest } from './archive.js';
 import {
   BACKUP_FORMAT, BACKUP_VERSION, backupKey, backupName, MANIFEST_ENTRY,
   type BackupFile, type BackupKind, type BackupManifest,
@@ -53,15 +54,32 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   await link(from, to).catch(() => copyFile(from, to)); // another filesystem or no hard links
 }
 
+/**
+ * The parent of a new incremental backup: the newest backup whose manifest reads. An unreadable
+ * one (torn upload, corruption) is skipped rather than failing every later backup; it is
+ * reported by `backup list` and removed by `backup prune`.
+ */
+async function newestReadable(store: BlobStore): Promise<BackupManifest | undefined> {
+  const names = await backupNames(store);
+  for (let i = names.length - 1; i >= 0; i--) {
+    try {
+      return await readManifest(store, names[i]!.name);
+    } catch (error) {
+      if (!(error instanceof BackupError)) throw error;
+    }
+  }
+  return undefined;
+}
+
 /** Take a backup of the cache at `cacheDir` (see the note above). */
 export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBackup> {
   return withCacheLock(opts.cacheDir, opts.lockWaitMs ?? 60_000, () => create(opts));
 }
 
 async function create(opts: CreateBackupOptions): Promise<CreatedBackup> {
-  const names = opts.incremental ? await backupNames(opts.store) : [];
-  const parentName = names.length > 0 ? names[names.length - 1]!.name : null;
-  const parent = parentName === null ? undefined : await readManifest(opts.store, parentName);
+  await sweepLeftovers(opts.cacheDir);
+  const parent = opts.incremental ? await newestReadable(opts.store) : undefined;
+  const parentName = parent?.name ?? null;
   const kind: BackupKind = parent === undefined ? 'full' : 'incremental';
   const name = backupName(opts.now ?? new Date(), kind);
   const inherited = new Set(parent?.objects ?? []);

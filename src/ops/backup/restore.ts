@@ -19,6 +19,7 @@ import type { BlobStore } from '../../remote/blob-store.js';
 import { withCacheLock } from '../cache-lock.js';
 import { BackupError, extractArchive } from './archive.js';
 import { resolveChain } from './catalog.js';
+import { sweepLeftovers } from './leftovers.js';
 import { isBackupName, type BackupManifest } from './manifest.js';
 
 /** What a restore or verify did; plain JSON. */
@@ -84,6 +85,7 @@ export async function verifyBackup(store: BlobStore, name: string, scratch: stri
 /** Restore backup `name` into the cache directory `into` (see the note above). */
 export async function restoreBackup(opts: { store: BlobStore; name: string; into: string; lockWaitMs?: number }): Promise<RestoreReport> {
   await mkdir(opts.into, { recursive: true });
+  await sweepLeftovers(opts.into);
   const work = join(opts.into, `.restore-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const { dir, chain, records } = await assemble(opts.store, opts.name, work);

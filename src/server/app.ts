@@ -56,6 +56,11 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
     // While stopping, requests on open connections still get real answers in our error format
     // (a new run is a 503 `unavailable` from the queue), not fastify's own 503 body.
     return503OnClosing: false,
+    // A path that cannot be decoded (`%zz`) is answered before any route: in our format too.
+    frameworkErrors: (error, _req, reply) => {
+      const { status, code, message } = classify(error);
+      void (reply as unknown as FastifyReply).code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     serverFactory: (handler) =>
       (tls ? createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key }, handler) : createHttpServer(timeouts, handler)) as unknown as Server,
@@ -146,7 +151,7 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
     return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
   });
   app.setNotFoundHandler((req, reply) => {
-    return reply.code(404).send(errorBody('not-found', `no route ${req.method} ${req.url.split('?')[0]}; the API is under /api/v1 (see openapi.yaml)`));
+    return reply.code(404).send(errorBody('not-found', `no route ${req.method} ${req.url.split('?')[0]} (the routes are in openapi.yaml, under /api/v1)`));
   });
 
   await app.register(openapiGlue, {

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import { pickWorkspace, type ServerContext } from './context.js';
-import { infoOf, parseEventLine, type RunStatus } from './run-record.js';
+import { parseEventLine, type RunStatus } from './run-record.js';
 import { checkTargets, describeTask, listTasks } from './task-view.js';
 
 type Query = { workspace?: string; limit?: number; offset?: number; status?: RunStatus };
@@ -41,7 +41,7 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
     async getTask(req: FastifyRequest) {
       const ws = pickWorkspace(ctx, (req.query as Query).workspace);
       const { name } = req.params as { name: string };
-      return describeTask(ws, ctx.manifests.graph(ws), ctx.manifests.state(ws), name, ctx.runs.list(ws.name), ctx.env);
+      return describeTask(ws, ctx.manifests.graph(ws), ctx.manifests.state(ws), name, ctx.runs, ctx.env);
     },
 
     createRun,
@@ -53,7 +53,7 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
       const limit = q.limit ?? 50;
       const offset = q.offset ?? 0;
       const all = ctx.runs.list(ws.name, q.status);
-      return { runs: all.slice(offset, offset + limit).map(infoOf), total: all.length, limit, offset };
+      return { runs: all.slice(offset, offset + limit), total: all.length, limit, offset };
     },
 
     async getRun(req: FastifyRequest) {

@@ -102,6 +102,11 @@ export class RunHistory {
     return runs;
   }
 
+  /** One run's detail from disk; undefined when missing or unreadable. */
+  read(id: string): RunDetail | undefined {
+    return ID.test(id) ? this.#read(id)?.run : undefined;
+  }
+
   #read(id: string): SummaryFile | undefined {
     try {
       const data = JSON.parse(readFileSync(path.join(this.dir, id, 'summary.json'), 'utf8')) as Partial<SummaryFile>;
@@ -133,7 +138,7 @@ export class RunHistory {
   }
 
   /** Removes the oldest finished runs beyond `keep` (runs in flight are never removed). */
-  prune(runs: readonly RunDetail[], keep: number): RunDetail[] {
+  prune<R extends { readonly id: string; readonly status: RunDetail['status'] }>(runs: readonly R[], keep: number): R[] {
     const finished = runs.filter((r) => isFinal(r.status)).sort((a, b) => (a.id < b.id ? -1 : 1));
     const drop = finished.slice(0, Math.max(0, finished.length - keep));
     for (const r of drop) rmSync(path.join(this.dir, r.id), { recursive: true, force: true });

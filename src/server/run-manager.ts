@@ -58,6 +58,8 @@ interface LiveRun {
 }
 
 const now = (): string => new Date().toISOString();
+/** Ended runs whose task results are kept in memory (the most recently read). */
+const DETAILS_KEPT = 32;
 
 /** The queues and runs of every served workspace. */
 export class RunManager {
@@ -65,8 +67,13 @@ export class RunManager {
   #limits: RunLimits;
   readonly #byName = new Map<string, ServedWorkspace>();
   readonly #histories = new Map<string, RunHistory>();
-  /** Every known run by id; live entries for runs in flight. */
-  readonly #runs = new Map<string, RunDetail>();
+  /**
+   * Every known run by id, as lists show it (small); the per-task results of ended runs stay on
+   * disk and are read on demand through a small cache, so a long history of large runs does not
+   * live in memory.
+   */
+  readonly #runs = new Map<string, RunInfo>();
+  readonly #details = new Map<string, RunDetail>();
   readonly #live = new Map<string, LiveRun>();
   readonly #queues = new Map<string, string[]>();
   readonly #running = new Map<string, Set<string>>();
@@ -82,7 +89,7 @@ export class RunManager {
       if (!this.#histories.has(ws.cacheDir)) this.#histories.set(ws.cacheDir, new RunHistory(ws.cacheDir));
     }
     for (const history of this.#histories.values()) {
-      for (const run of history.loadAll(now)) this.#runs.set(run.id, run);
+      for (const run of history.loadAll(now)) this.#runs.set(run.id, infoOf(run));
     }
   }
 
@@ -113,7 +120,7 @@ export class RunManager {
     const detail = newRunDetail(workspace, request, trigger, new Date(), randomBytes(3).toString('hex'));
     let resolveFinished = (): void => undefined;
     const finished = new Promise<void>((r) => (resolveFinished = r));
-    this.#runs.set(detail.id, detail);
+    this.#runs.set(detail.id, infoOf(detail));
     this.#live.set(detail.id, { detail, lines: [], listeners: new Set(), finished, resolveFinished });
     this.#history(workspace).save(detail);
     queue.push(detail.id);
@@ -193,6 +200,8 @@ export class RunManager {
     this.#running.get(d.workspace)!.delete(d.id);
     this.#live.delete(d.id);
     const info = infoOf(d);
+    this.#runs.set(d.id, info);
+    this.#remember(d);
     for (const l of live.listeners) l.end(info);
     live.listeners.clear();
     live.resolveFinished();
@@ -204,7 +213,10 @@ export class RunManager {
   #prune(workspace: string): void {
     const history = this.#history(workspace);
     const mine = [...this.#runs.values()].filter((r) => this.#byName.get(r.workspace)?.cacheDir === this.#workspace(workspace).cacheDir);
-    for (const r of history.prune(mine, this.#limits.historyLimit)) this.#runs.delete(r.id);
+    for (const r of history.prune(mine, this.#limits.historyLimit)) {
+      this.#runs.delete(r.id);
+      this.#details.delete(r.id);
+    }
   }
 
   /** Cancels a queued or running run; 409 when it has already ended. */
@@ -227,17 +239,34 @@ export class RunManager {
     return infoOf(d);
   }
 
-  /** A run by id; 404 when unknown. */
+  /** A run with its task results; 404 when unknown (or its history is gone). */
   get(id: string): RunDetail {
-    const d = this.#runs.get(id);
-    if (!d) throw notFound(`no run "${id}"`);
+    const live = this.#live.get(id);
+    if (live) return live.detail;
+    const info = this.#runs.get(id);
+    const cached = this.#details.get(id);
+    if (cached) {
+      this.#remember(cached);
+      return cached;
+    }
+    const d = info ? this.#history(info.workspace).read(id) : undefined;
+    if (!info || !d) throw notFound(`no run "${id}"`);
+    this.#remember(d);
     return d;
   }
 
+  /** Keeps an ended run's detail in the small most-recently-used cache. */
+  #remember(d: RunDetail): void {
+    this.#details.delete(d.id);
+    this.#details.set(d.id, d);
+    if (this.#details.size > DETAILS_KEPT) this.#details.delete(this.#details.keys().next().value!);
+  }
+
   /** A workspace's runs, newest first. */
-  list(workspace: string, status?: RunStatus): RunDetail[] {
+  list(workspace: string, status?: RunStatus): RunInfo[] {
     this.#workspace(workspace);
     return [...this.#runs.values()]
+      .map((r) => (this.#live.has(r.id) ? infoOf(this.#live.get(r.id)!.detail) : r))
       .filter((r) => r.workspace === workspace && (status === undefined || r.status === status))
       .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   }

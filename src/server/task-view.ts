@@ -12,8 +12,12 @@ import { parseManifest } from '../manifest/parse.js';
 import { planTasks } from '../exec/plan.js';
 import { loadWorkspaceState, statePath, type WorkspaceStateData } from '../state/workspace-state.js';
 import { ApiError, notFound } from './api-error.js';
-import type { RunDetail } from './run-record.js';
+import type { RunManager } from './run-manager.js';
 import type { ServedWorkspace } from './workspaces.js';
+
+/** `lastRuns` of a task: at most this many, from at most LAST_RUNS_SCANNED newest runs. */
+const LAST_RUNS = 10;
+const LAST_RUNS_SCANNED = 50;
 
 type LastStatus = 'not-run' | 'executed' | 'cached' | 'failed' | 'skipped';
 
@@ -104,7 +108,7 @@ export async function describeTask(
   graph: TaskGraph,
   state: WorkspaceStateData,
   name: string,
-  runs: readonly RunDetail[],
+  runs: Pick<RunManager, 'list' | 'get'>,
   env: NodeJS.ProcessEnv,
 ): Promise<Record<string, unknown>> {
   const node = graph.nodes.get(name);
@@ -115,10 +119,17 @@ export async function describeTask(
     return { task: dep, kind: edge?.kind ?? 'declared', via: edge?.via ?? null };
   });
   const lastRuns: Record<string, unknown>[] = [];
-  for (const run of runs) {
+  // The newest runs that reached the task; at most LAST_RUNS_SCANNED runs are looked into.
+  for (const info of runs.list(ws.name).slice(0, LAST_RUNS_SCANNED)) {
+    let run;
+    try {
+      run = runs.get(info.id);
+    } catch {
+      continue; // pruned in between
+    }
     const t = run.tasks.find((x) => x.name === name);
     if (t) lastRuns.push({ runId: run.id, status: t.status, durationMs: t.durationMs, finishedAt: run.finishedAt });
-    if (lastRuns.length >= 10) break;
+    if (lastRuns.length >= LAST_RUNS) break;
   }
   let explain: Record<string, unknown> = { action: 'run', key: null, reasons: [] };
   await planTasks({ workspace: ws.workspace, graph, selected: selectTasks(graph, [name]).selected, cacheDir: ws.cacheDir, force: false, env }, (plan) => {

@@ -135,6 +135,26 @@ describe('cache gc', () => {
     assert.deepEqual([...recordFiles(cache).keys()], ['b']);
   });
 
+  it('an object written within the grace period survives even when unreferenced (a build stores objects before its record)', async () => {
+    const rig = newRig();
+    const obj = (hex: string): string => rig.path(`.reprovm/cas/objects/${hex.slice(0, 2)}/${hex.slice(2)}`);
+    const fresh = 'a'.repeat(64);
+    const old = 'b'.repeat(64);
+    rig.write({ [`.reprovm/cas/objects/aa/${fresh.slice(2)}`]: 'x'.repeat(4096), [`.reprovm/cas/objects/bb/${old.slice(2)}`]: 'y'.repeat(4096) });
+    const t = new Date(Date.now() - HOUR);
+    utimesSync(obj(old), t, t);
+    const r = await rig.run(['cache', 'gc', '--max-size', '1K', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout) as { objectsEvicted: number; underLimit: boolean };
+    assert.equal(rep.objectsEvicted, 1);
+    assert.equal(rep.underLimit, false);
+    assert.ok(existsSync(obj(fresh)), 'the fresh object must survive');
+    assert.ok(!existsSync(obj(old)), 'the old orphan goes');
+    // With no grace at all, it goes too.
+    assert.equal((await rig.run(['cache', 'gc', '--max-size', '1K', '--grace', '0s'])).code, 0);
+    assert.ok(!existsSync(obj(fresh)));
+  });
+
   it('without a limit is a usage error', async () => {
     const rig = newRig();
     const r = await rig.run(['cache', 'gc']);

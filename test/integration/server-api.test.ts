@@ -176,6 +176,9 @@ describe('serve: every route', () => {
   test('GET /runs/{id}: unknown is 404, a malformed id 400', async () => {
     assert.equal((await api.get('/runs/20200101-000000000-abcdef')).status, 404);
     assert.equal((await api.get('/runs/..%2F..%2Fetc')).status, 400);
+    const undecodable = await api.get('/runs/%zz');
+    assert.equal(undecodable.status, 400);
+    assert.equal(undecodable.json.error.code, 'bad-request');
   });
 
   test('GET /runs/{id}/logs/{task} returns the task output; unknown task 404', async () => {

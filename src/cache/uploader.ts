@@ -13,7 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { ActionRecord } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { BlobStore } from '../remote/blob-store.js';
-import { ResilientBlobStore } from '../remote/resilient-store.js';
+import type { ResilientBlobStore } from '../remote/resilient-store.js';
 import { Limiter } from './limiter.js';
 import { acKey, blobsOf, casKey } from './remote-layout.js';
 
@@ -150,8 +150,8 @@ export class Uploader {
       const put = await this.#opts.guard(async (signal) => {
         const opts = { size, contentType: 'application/octet-stream', signal };
         if (size <= BUFFERED_MAX) return remote.put(key, await readFile(file), opts);
-        // A stream cannot be replayed: with the retrying wrapper, reopen the file per attempt.
-        if (remote instanceof ResilientBlobStore) return remote.putFrom(key, () => createReadStream(file), opts);
+        // A stream cannot be replayed: with a retrying store, reopen the file per attempt.
+        if (hasPutFrom(remote)) return remote.putFrom(key, () => createReadStream(file), opts);
         return remote.put(key, createReadStream(file), opts);
       });
       if (!put.ok) return undefined;
@@ -160,4 +160,9 @@ export class Uploader {
       return size;
     });
   }
+}
+
+/** Stores that can retry a streamed put by reopening its body (the resilient wrapper, the lazy one). */
+function hasPutFrom(store: BlobStore): store is BlobStore & Pick<ResilientBlobStore, 'putFrom'> {
+  return typeof (store as Partial<Pick<ResilientBlobStore, 'putFrom'>>).putFrom === 'function';
 }

@@ -12,6 +12,8 @@ import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { EventBus } from '../events/bus.js';
 import { eventTime } from '../events/events.js';
 import type { BlobStore } from '../remote/blob-store.js';
+import { describeEndpoint, describeLocation } from '../remote/remote-options.js';
+import { LazyBlobStore } from '../cache/lazy-remote.js';
 import { UsageError } from './load-manifest.js';
 
 export type RemoteMode = 'rw' | 'ro' | 'off';
@@ -90,9 +92,20 @@ export function resolveRemote(flags: RemoteFlags, loaded: LoadedConfig, env: Nod
 
 /** Opens the store a remote URL names (the SDK is loaded only now), with timeouts and retries. A malformed URL is a usage error. */
 export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv, onRetry?: (error: Error) => void): Promise<BlobStore> {
-  const { openBlobStore } = await import('../remote/open-store.js');
-  const { ResilientBlobStore } = await import('../remote/resilient-store.js');
+  const { openBlobStore, parseRemoteUrl } = await import('../remote/open-store.js');
+  let parsed: ReturnType<typeof parseRemoteUrl>;
   try {
+    parsed = parseRemoteUrl(s.url);
+  } catch (e: unknown) {
+    const { redactUrl } = await import('../config/redact.js');
+    const why = e instanceof Error ? e.message : String(e);
+    throw new UsageError(`reprovm: error: cannot use the remote cache ${redactUrl(s.url)}: ${why}`);
+  }
+  const description =
+    parsed.kind === 'dir' ? `dir ${parsed.path}` : describeLocation(parsed) + (s.endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(s.endpoint)})`);
+  // Opened (and its SDK loaded) on first use: an all-up-to-date run never pays for it.
+  return new LazyBlobStore(description, async () => {
+    const { ResilientBlobStore } = await import('../remote/resilient-store.js');
     const inner = await openBlobStore(s.url, {
       ...(s.endpoint === undefined ? {} : { endpoint: s.endpoint }),
       ...(s.region === undefined ? {} : { region: s.region }),
@@ -108,11 +121,7 @@ export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv,
       requestTimeoutMs: s.requestTimeoutMs,
       ...(onRetry === undefined ? {} : { onRetry: (info: { readonly error: Error }) => onRetry(info.error) }),
     });
-  } catch (e: unknown) {
-    const { redactUrl } = await import('../config/redact.js');
-    const why = e instanceof Error ? e.message : String(e);
-    throw new UsageError(`reprovm: error: cannot use the remote cache ${redactUrl(s.url)}: ${why}`);
-  }
+  });
 }
 
 /** A sink that turns the tier's reports into run events. */

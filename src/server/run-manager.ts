@@ -1,15 +1,15 @@
 /**
- * The run queue of every served workspace, and every run the server knows (its history plus
- * the runs it started). Runs wait in a per-workspace FIFO and start when fewer than
- * `run_concurrency` runs of that workspace are running; each runs as a child process
- * (run-child.ts) whose NDJSON output is the run's event stream: appended to its history
- * file, folded into its per-task results, and fanned out to SSE listeners.
+ * The run queues of the served workspaces and the runs the server knows. Runs wait in a FIFO
+ * per workspace and start while fewer than `run_concurrency` of that workspace run; each is a
+ * child process (run-child.ts) whose events are folded into its task results and fanned out
+ * to SSE listeners.
  */
 import { randomBytes } from 'node:crypto';
 import type { RunEvent } from '../events/events.js';
 import { ApiError, notFound } from './api-error.js';
 import { startChildRun, type ChildRun } from './run-child.js';
 import { RunHistory } from './run-history.js';
+import { RunStore } from './run-store.js';
 import { applyEvent, infoOf, isFinal, newRunDetail, parseEventLine, runOutcome, type RunDetail, type RunInfo, type RunRequest, type RunStatus } from './run-record.js';
 import type { ServedWorkspace } from './workspaces.js';
 
@@ -58,8 +58,6 @@ interface LiveRun {
 }
 
 const now = (): string => new Date().toISOString();
-/** Ended runs whose task results are kept in memory (the most recently read). */
-const DETAILS_KEPT = 32;
 
 /** The queues and runs of every served workspace. */
 export class RunManager {
@@ -67,13 +65,8 @@ export class RunManager {
   #limits: RunLimits;
   readonly #byName = new Map<string, ServedWorkspace>();
   readonly #histories = new Map<string, RunHistory>();
-  /**
-   * Every known run by id, as lists show it (small); the per-task results of ended runs stay on
-   * disk and are read on demand through a small cache, so a long history of large runs does not
-   * live in memory.
-   */
-  readonly #runs = new Map<string, RunInfo>();
-  readonly #details = new Map<string, RunDetail>();
+  /** Every known run (details of ended ones on disk). */
+  readonly #runs = new RunStore((ws) => this.#history(ws));
   readonly #live = new Map<string, LiveRun>();
   readonly #queues = new Map<string, string[]>();
   readonly #running = new Map<string, Set<string>>();
@@ -89,7 +82,7 @@ export class RunManager {
       if (!this.#histories.has(ws.cacheDir)) this.#histories.set(ws.cacheDir, new RunHistory(ws.cacheDir));
     }
     for (const history of this.#histories.values()) {
-      for (const run of history.loadAll(now)) this.#runs.set(run.id, infoOf(run));
+      for (const run of history.loadAll(now)) this.#runs.set(infoOf(run));
     }
   }
 
@@ -120,7 +113,7 @@ export class RunManager {
     const detail = newRunDetail(workspace, request, trigger, new Date(), randomBytes(3).toString('hex'));
     let resolveFinished = (): void => undefined;
     const finished = new Promise<void>((r) => (resolveFinished = r));
-    this.#runs.set(detail.id, infoOf(detail));
+    this.#runs.set(infoOf(detail));
     this.#live.set(detail.id, { detail, lines: [], listeners: new Set(), finished, resolveFinished });
     this.#history(workspace).save(detail);
     queue.push(detail.id);
@@ -200,8 +193,7 @@ export class RunManager {
     this.#running.get(d.workspace)!.delete(d.id);
     this.#live.delete(d.id);
     const info = infoOf(d);
-    this.#runs.set(d.id, info);
-    this.#remember(d);
+    this.#runs.set(info, d);
     for (const l of live.listeners) l.end(info);
     live.listeners.clear();
     live.resolveFinished();
@@ -212,11 +204,8 @@ export class RunManager {
 
   #prune(workspace: string): void {
     const history = this.#history(workspace);
-    const mine = [...this.#runs.values()].filter((r) => this.#byName.get(r.workspace)?.cacheDir === this.#workspace(workspace).cacheDir);
-    for (const r of history.prune(mine, this.#limits.historyLimit)) {
-      this.#runs.delete(r.id);
-      this.#details.delete(r.id);
-    }
+    const mine = [...this.#runs.infos()].filter((r) => this.#byName.get(r.workspace)?.cacheDir === this.#workspace(workspace).cacheDir);
+    for (const r of history.prune(mine, this.#limits.historyLimit)) this.#runs.delete(r.id);
   }
 
   /** Cancels a queued or running run; 409 when it has already ended. */
@@ -241,31 +230,15 @@ export class RunManager {
 
   /** A run with its task results; 404 when unknown (or its history is gone). */
   get(id: string): RunDetail {
-    const live = this.#live.get(id);
-    if (live) return live.detail;
-    const info = this.#runs.get(id);
-    const cached = this.#details.get(id);
-    if (cached) {
-      this.#remember(cached);
-      return cached;
-    }
-    const d = info ? this.#history(info.workspace).read(id) : undefined;
-    if (!info || !d) throw notFound(`no run "${id}"`);
-    this.#remember(d);
+    const d = this.#live.get(id)?.detail ?? this.#runs.detail(id);
+    if (!d) throw notFound(`no run "${id}"`);
     return d;
-  }
-
-  /** Keeps an ended run's detail in the small most-recently-used cache. */
-  #remember(d: RunDetail): void {
-    this.#details.delete(d.id);
-    this.#details.set(d.id, d);
-    if (this.#details.size > DETAILS_KEPT) this.#details.delete(this.#details.keys().next().value!);
   }
 
   /** A workspace's runs, newest first. */
   list(workspace: string, status?: RunStatus): RunInfo[] {
     this.#workspace(workspace);
-    return [...this.#runs.values()]
+    return [...this.#runs.infos()]
       .map((r) => (this.#live.has(r.id) ? infoOf(this.#live.get(r.id)!.detail) : r))
       .filter((r) => r.workspace === workspace && (status === undefined || r.status === status))
       .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));

@@ -1,0 +1,66 @@
+/**
+ * A {@link BlobStore} that opens the real one on its first call. Opening a cloud store loads its
+ * SDK (about 0.1 s of module loading for S3); a run whose tasks are all up to date never asks
+ * the remote, so with a remote configured it should not pay for that. A failure to open is
+ * thrown from that first call, where the remote tier's fault policy reports it.
+ */
+import type { Readable } from 'node:stream';
+import type { BlobInfo, BlobStore, PutOptions, RequestOptions } from '../remote/blob-store.js';
+
+export class LazyBlobStore implements BlobStore {
+  readonly description: string;
+  readonly #open: () => Promise<BlobStore>;
+  #store: Promise<BlobStore> | undefined;
+
+  /** `description` is shown until (and instead of) the real store's; it must hold no credentials. */
+  constructor(description: string, open: () => Promise<BlobStore>) {
+    this.description = description;
+    this.#open = open;
+  }
+
+  #get(): Promise<BlobStore> {
+    this.#store ??= this.#open();
+    return this.#store;
+  }
+
+  async has(key: string, opts?: RequestOptions): Promise<boolean> {
+    return (await this.#get()).has(key, opts);
+  }
+
+  async stat(key: string, opts?: RequestOptions): Promise<BlobInfo | undefined> {
+    return (await this.#get()).stat(key, opts);
+  }
+
+  async get(key: string, opts?: RequestOptions): Promise<Readable | undefined> {
+    return (await this.#get()).get(key, opts);
+  }
+
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+    return (await this.#get()).put(key, body, opts);
+  }
+
+  /** The real store's `putFrom` when it has one (a retrying store), else one put of a fresh body. */
+  async putFrom(key: string, open: () => Buffer | Readable | Promise<Buffer | Readable>, opts?: PutOptions & RequestOptions): Promise<void> {
+    const store = (await this.#get()) as BlobStore & { putFrom?: LazyBlobStore['putFrom'] };
+    if (store.putFrom) return store.putFrom(key, open, opts);
+    return store.put(key, await open(), opts);
+  }
+
+  async *list(prefix: string, opts?: RequestOptions): AsyncIterable<BlobInfo> {
+    yield* (await this.#get()).list(prefix, opts);
+  }
+
+  async delete(key: string, opts?: RequestOptions): Promise<void> {
+    return (await this.#get()).delete(key, opts);
+  }
+
+  async ensureBucket(opts?: RequestOptions): Promise<void> {
+    return (await this.#get()).ensureBucket(opts);
+  }
+
+  async close(): Promise<void> {
+    if (this.#store === undefined) return;
+    const store = await this.#store.catch(() => undefined);
+    await store?.close();
+  }
+}

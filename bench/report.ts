@@ -160,7 +160,7 @@ ${args.notes.map((n) => `- ${n}`).join('\n')}
 
 \`\`\`sh
 npm run bench                      # builds dist/, then runs everything (about 10-15 min on 2 cores)
-BENCH_ONLY=a,b npm run bench       # only some sections: a, b, c, d, hash, strict, load
+BENCH_ONLY=a,b npm run bench       # only some sections: a, b, c, d, hash, strict, load, remote
 BENCH_ONLY=load BENCH_LOAD_SECONDS=3 npm run bench   # the API load scenario, short
 BENCH_REPS=5 BENCH_SLOW_REPS=3 npm run bench   # repetitions (fast / slow scenarios)
 \`\`\`

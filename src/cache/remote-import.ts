@@ -59,9 +59,17 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
     if (fh === undefined) {
       fh = await openNew(tmp);
       created = true;
-      for (const h of held.splice(0)) await fh.write(h);
     }
-    await fh.write(chunk);
+    // Network chunks are small (16-64 KiB): write them in 1 MiB batches.
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= IN_MEMORY_MAX) await flush();
+  };
+  const flush = async (): Promise<void> => {
+    if (fh === undefined || heldBytes === 0) return;
+    const batch = Buffer.concat(held.splice(0), heldBytes);
+    heldBytes = 0;
+    await fh.write(batch);
   };
   let installed = false;
   try {
@@ -71,6 +79,7 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
       writeNewSync(tmp, Buffer.concat(held, heldBytes));
       created = true;
     } else {
+      await flush();
       await fh.close();
       fh = undefined;
     }

@@ -5,12 +5,11 @@
  * never repaired remotely (a shared bucket is not one machine's to clean up).
  */
 import type { ActionRecord } from '../cas/action-cache.js';
-import { recordProblem } from '../cas/action-cache.js';
 import { isHexDigest, type FileDigest } from '../hash/digest.js';
 import type { BlobStore } from '../remote/blob-store.js';
 import { Limiter } from './limiter.js';
 import { verifyBlobStream } from './remote-import.js';
-import { acKey, blobsOf, casKey, MAX_REMOTE_RECORD_BYTES, REMOTE_RECORD_FORMAT, type RemoteRecordFile } from './remote-layout.js';
+import { acKey, blobsOf, casKey, parseRemoteRecord, readRecordBody } from './remote-layout.js';
 import { checkSignature } from './signing.js';
 
 /** Counts and sizes of a remote cache. */
@@ -63,18 +62,7 @@ export async function remoteStats(store: BlobStore): Promise<RemoteStats> {
 
 async function readAll(store: BlobStore, key: string): Promise<Buffer | undefined> {
   const body = await store.get(key);
-  if (body === undefined) return undefined;
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > MAX_REMOTE_RECORD_BYTES) {
-      body.destroy();
-      throw new Error(`${key} is larger than ${MAX_REMOTE_RECORD_BYTES} bytes`);
-    }
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
+  return body === undefined ? undefined : readRecordBody(body, key);
 }
 
 /** Downloads and checks every record and blob of the remote (bounded concurrency). */
@@ -110,25 +98,14 @@ export async function verifyRemote(store: BlobStore, opts: { signingKey?: Buffer
       limit.run(async () => {
         const bytes = await readAll(store, acKey(key));
         if (bytes === undefined) return;
-        let file: Partial<RemoteRecordFile> | undefined;
-        try {
-          file = JSON.parse(bytes.toString('utf8')) as Partial<RemoteRecordFile>;
-        } catch {
-          file = undefined;
-        }
-        const problem =
-          file === undefined || typeof file !== 'object' || file === null
-            ? 'not JSON'
-            : file.format !== REMOTE_RECORD_FORMAT
-              ? `unknown format ${JSON.stringify(file.format)}`
-              : recordProblem(file.record, key);
-        if (problem !== undefined || file?.record === undefined) {
-          problems.push({ kind: 'bad-record', key: acKey(key), message: `record ${key} is malformed: ${problem ?? 'no record'}` });
+        const parsed = parseRemoteRecord(bytes, key);
+        if (!parsed.ok) {
+          problems.push({ kind: 'bad-record', key: acKey(key), message: `record ${key} is malformed: ${parsed.problem}` });
           return;
         }
-        const record: ActionRecord = file.record;
+        const record: ActionRecord = parsed.record;
         if (opts.signingKey !== undefined) {
-          const v = checkSignature(record, file.signature, opts.signingKey);
+          const v = checkSignature(record, parsed.signature, opts.signingKey);
           if (v === 'missing') problems.push({ kind: 'unsigned-record', key: acKey(key), message: `record ${key} (task "${record.task}") is not signed` });
           if (v === 'invalid') problems.push({ kind: 'bad-signature', key: acKey(key), message: `record ${key} (task "${record.task}") has a bad signature` });
         }

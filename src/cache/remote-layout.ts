@@ -17,7 +17,10 @@
  * configured, and every blob is decoded and hashed while it streams in, before it is renamed
  * into the local CAS (see remote-import.ts).
  */
-import type { ActionRecord } from '../cas/action-cache.js';
+import type { Readable } from 'node:stream';
+import { recordProblem, type ActionRecord } from '../cas/action-cache.js';
+import { BlobStoreError } from '../remote/blob-store.js';
+import { signRecord } from './signing.js';
 
 /** Version of the remote record file; a reader that does not know it treats the record as corrupt. */
 export const REMOTE_RECORD_FORMAT = 1;
@@ -50,4 +53,46 @@ export function blobsOf(record: ActionRecord): string[] {
   if (record.stdout !== undefined) digests.add(record.stdout);
   if (record.stderr !== undefined) digests.add(record.stderr);
   return [...digests];
+}
+
+/** A parsed `ac/<key>.json`: the record (shape and key checked) and its signature as stored, or the problem. */
+export type ParsedRemoteRecord =
+  | { readonly ok: true; readonly record: ActionRecord; readonly signature: unknown }
+  | { readonly ok: false; readonly problem: string };
+
+/** Parses and checks a remote record file for `key`; the signature is checked by the caller (signing.ts). */
+export function parseRemoteRecord(bytes: Buffer, key: string): ParsedRemoteRecord {
+  let file: unknown;
+  try {
+    file = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { ok: false, problem: 'not valid JSON' };
+  }
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) return { ok: false, problem: 'not a JSON object' };
+  const f = file as Partial<RemoteRecordFile>;
+  if (f.format !== REMOTE_RECORD_FORMAT) return { ok: false, problem: `unknown format ${JSON.stringify(f.format)}` };
+  const problem = recordProblem(f.record, key);
+  if (problem !== undefined || f.record === undefined) return { ok: false, problem: problem ?? 'no record' };
+  return { ok: true, record: f.record, signature: f.signature };
+}
+
+/** The bytes of `ac/<key>.json` for a record, signed when a key is given. */
+export function encodeRemoteRecord(record: ActionRecord, signingKey: Buffer | undefined): Buffer {
+  const file: RemoteRecordFile = { format: REMOTE_RECORD_FORMAT, record, ...(signingKey ? { signature: signRecord(record, signingKey) } : {}) };
+  return Buffer.from(`${JSON.stringify(file)}\n`);
+}
+
+/** Reads a record body into memory, refusing (as `integrity`) one larger than {@link MAX_REMOTE_RECORD_BYTES}. */
+export async function readRecordBody(body: Readable, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_REMOTE_RECORD_BYTES) {
+      body.destroy();
+      throw new BlobStoreError('integrity', `action record ${key} is larger than ${MAX_REMOTE_RECORD_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }

@@ -13,7 +13,6 @@
  *   (remote-import.ts). The record is written to the local action cache last.
  */
 import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
-import { recordProblem } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { MissReason, RemoteSummary, RemoteWarningKind } from '../events/events.js';
 import type { FileDigest, TaskKey } from '../hash/digest.js';
@@ -21,8 +20,8 @@ import { BlobStoreError, type BlobStore } from '../remote/blob-store.js';
 import type { CircuitBreaker } from './breaker.js';
 import { Limiter } from './limiter.js';
 import { importBlob } from './remote-import.js';
-import { acKey, blobsOf, casKey, MAX_REMOTE_RECORD_BYTES, REMOTE_RECORD_FORMAT, type RemoteRecordFile } from './remote-layout.js';
-import { checkSignature, signRecord } from './signing.js';
+import { acKey, blobsOf, casKey, encodeRemoteRecord, parseRemoteRecord, readRecordBody } from './remote-layout.js';
+import { checkSignature } from './signing.js';
 import { Uploader, type UploadProgress } from './uploader.js';
 
 export type { RemoteWarningKind };
@@ -48,9 +47,6 @@ export interface RemoteTransfer {
 export type RemoteFetch =
   | { readonly kind: 'hit'; readonly record: ActionRecord; readonly bytesDownloaded: number }
   | { readonly kind: 'miss'; readonly reason: MissReason; readonly detail?: string };
-
-/** Totals of a run's remote traffic (the summary line and `run-finished`). */
-export type RemoteTotals = RemoteSummary;
 
 export interface RemoteTierOptions {
   readonly remote: BlobStore;
@@ -87,7 +83,7 @@ export class RemoteTier {
             remote: opts.remote,
             local: opts.local,
             concurrency: opts.concurrency,
-            encodeRecord: (r) => this.encodeRecord(r),
+            encodeRecord: (r) => encodeRemoteRecord(r, opts.signingKey),
             guard: (fn) => this.guard('write', fn),
             onUploaded: (record, blobs, bytes, durationMs) =>
               opts.sink.transfer({ direction: 'upload', task: record.task, key: record.key, blobs, bytes, durationMs }),
@@ -101,7 +97,8 @@ export class RemoteTier {
     return this.#o.remote.description;
   }
 
-  get totals(): RemoteTotals {
+  /** Totals of this run's remote traffic (the summary line and `run-finished`). */
+  get totals(): RemoteSummary {
     const up: UploadProgress | undefined = this.#uploader?.progress;
     return {
       hits: this.#hits,
@@ -111,16 +108,6 @@ export class RemoteTier {
       recordsUploaded: up?.recordsUploaded ?? 0,
       blobsUploaded: up?.blobsUploaded ?? 0,
     };
-  }
-
-  /** The bytes of `ac/<key>.json` for a record, signed when a key is configured. */
-  encodeRecord(record: ActionRecord): Buffer {
-    const file: RemoteRecordFile = {
-      format: REMOTE_RECORD_FORMAT,
-      record,
-      ...(this.#o.signingKey ? { signature: signRecord(record, this.#o.signingKey) } : {}),
-    };
-    return Buffer.from(`${JSON.stringify(file)}\n`);
   }
 
   /**
@@ -245,18 +232,7 @@ export class RemoteTier {
 
   async #readRecord(key: TaskKey, signal: AbortSignal): Promise<Buffer | undefined> {
     const body = await this.#o.remote.get(acKey(key), { signal });
-    if (body === undefined) return undefined;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_REMOTE_RECORD_BYTES) {
-        body.destroy();
-        throw new BlobStoreError('integrity', `action record ${key} is larger than ${MAX_REMOTE_RECORD_BYTES} bytes`);
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
+    return body === undefined ? undefined : readRecordBody(body, key);
   }
 
   /** Imports one blob; 'missing', the corruption message, or the bytes received. */
@@ -270,32 +246,20 @@ export class RemoteTier {
   }
 
   #parseRecord(bytes: Buffer, key: TaskKey, task: string): { kind: 'hit'; record: ActionRecord } | Extract<RemoteFetch, { kind: 'miss' }> {
-    let file: unknown;
-    try {
-      file = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      file = undefined;
-    }
-    const f = file as Partial<RemoteRecordFile> | undefined;
-    const problem =
-      typeof f !== 'object' || f === null
-        ? 'not a JSON object'
-        : f.format !== REMOTE_RECORD_FORMAT
-          ? `unknown format ${JSON.stringify(f.format)}`
-          : recordProblem(f.record, key);
-    if (problem !== undefined || f?.record === undefined) {
-      this.warnOnce('integrity', `remote cache ${this.description}: the action record of task "${task}" is malformed (${problem ?? 'no record'}); ignored`, task);
+    const parsed = parseRemoteRecord(bytes, key);
+    if (!parsed.ok) {
+      this.warnOnce('integrity', `remote cache ${this.description}: the action record of task "${task}" is malformed (${parsed.problem}); ignored`, task);
       return { kind: 'miss', reason: 'corrupt' };
     }
     if (this.#o.signingKey) {
-      const verdict = checkSignature(f.record, f.signature, this.#o.signingKey);
+      const verdict = checkSignature(parsed.record, parsed.signature, this.#o.signingKey);
       if (verdict !== 'valid') {
         const what = verdict === 'missing' ? 'is not signed' : 'has a bad signature';
         this.warnOnce('signature', `remote cache ${this.description}: the action record of task "${task}" ${what}; not restored (records that fail the signature check are misses)`, task);
         return { kind: 'miss', reason: 'signature', detail: what };
       }
     }
-    return { kind: 'hit', record: f.record };
+    return { kind: 'hit', record: parsed.record };
   }
 
   /**

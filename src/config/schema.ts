@@ -72,7 +72,7 @@ export const CONFIG_SCHEMA = {
     endpoint: { type: str, default: '', doc: 'custom endpoint URL (MinIO, R2, Ceph, an emulator); empty = the provider default', secret: true },
     mode: { type: oneOf('rw', 'ro', 'off'), default: 'rw', doc: 'rw = read and write, ro = read only (laptops), off = ignore the remote' },
     region: { type: str, default: '', doc: 'S3 region; empty = the SDK\'s chain (AWS_REGION, profile), else us-east-1' },
-    path_style: { type: bool, default: false, doc: 'S3 path-style addressing (needed by most S3-compatible stores with a custom endpoint)' },
+    path_style: { type: bool, default: false, doc: 'S3 path-style addressing (needed by most S3-compatible stores); when not set anywhere it is on whenever an endpoint is given' },
     require_signature: { type: bool, default: false, doc: 'refuse remote action records that are not HMAC-signed with REPROVM_CACHE_SIGNING_KEY' },
     upload_concurrency: { type: int(1, 256), default: 8, doc: 'uploads in flight at once' },
     connect_timeout_seconds: { type: dur, default: 5, doc: 'time to establish a connection to the remote' },

@@ -48,7 +48,8 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
     rec = remote.record;
     bytesDownloaded = remote.bytesDownloaded;
   }
-  await touchRecord(ctx, key); // before restoring: a concurrent gc then sees it as recently used
+  // Before restoring: a concurrent gc then sees it as recently used (a record just fetched from the remote is new anyway).
+  if (bytesDownloaded === undefined) await touchRecord(ctx, key);
   const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
   if (!restored.ok) {
     const why = restored.error.kind === 'corrupt' ? 'corrupt' : 'error';

@@ -13,7 +13,9 @@ export type ProxyFault =
   /** Forward, but send a TCP reset after half of the body. */
   | { readonly type: 'reset' }
   /** Forward with every 97th body byte flipped (same length: only a digest check sees it). */
-  | { readonly type: 'corrupt' };
+  | { readonly type: 'corrupt' }
+  /** Forward after waiting this long. */
+  | { readonly type: 'delay'; readonly ms: number };
 
 /** An HTTP proxy on 127.0.0.1 in front of a real server, injecting faults into matching requests. */
 export interface FaultProxy {
@@ -44,6 +46,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       req.resume();
       return;
     }
+    if (f.type === 'delay') {
+      setTimeout(() => forward({ type: 'pass' }), f.ms);
+      return;
+    }
     if (f.type === 'status') {
       req.resume();
       const code = S3_CODES[f.status] ?? 'Error';
@@ -52,33 +58,36 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    const out = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        if (f.type === 'pass' || req.method === 'HEAD' || (up.statusCode ?? 500) >= 300) {
-          up.pipe(res);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        up.on('data', (c: Buffer) => chunks.push(c));
-        up.on('end', () => {
-          const body = Buffer.concat(chunks);
-          if (f.type === 'corrupt') {
-            for (let i = 0; i < body.length; i += 97) body[i] = (body[i] ?? 0) ^ 0xff;
-            res.end(body);
+    forward(f);
+    function forward(f: ProxyFault): void {
+      const out = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          if (f.type === 'pass' || req.method === 'HEAD' || (up.statusCode ?? 500) >= 300) {
+            up.pipe(res);
             return;
           }
-          res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
-            const socket = res.socket;
-            if (f.type === 'reset') socket?.resetAndDestroy();
-            else socket?.end();
+          const chunks: Buffer[] = [];
+          up.on('data', (c: Buffer) => chunks.push(c));
+          up.on('end', () => {
+            const body = Buffer.concat(chunks);
+            if (f.type === 'corrupt') {
+              for (let i = 0; i < body.length; i += 97) body[i] = (body[i] ?? 0) ^ 0xff;
+              res.end(body);
+              return;
+            }
+            res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
+              const socket = res.socket;
+              if (f.type === 'reset') socket?.resetAndDestroy();
+              else socket?.end();
+            });
           });
-        });
-      },
-    );
-    out.on('error', () => res.destroy());
-    req.pipe(out);
+        },
+      );
+      out.on('error', () => res.destroy());
+      req.pipe(out);
+    }
   });
   server.on('connection', (s: Socket) => {
     sockets.add(s);

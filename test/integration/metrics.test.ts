@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -135,6 +135,10 @@ describe('metrics-only exporter', () => {
 
   test('serves CAS gauges, last-run gauges and process metrics on GET /metrics', async () => {
     const cacheDir = rig.path('.reprovm');
+    // The real run above recorded itself; replace its entry with fixed ones so the gauges are exact.
+    const history = path.join(cacheDir, 'run-stats.jsonl');
+    assert.match(readFileSync(history, 'utf8'), /"executed":2/);
+    rmSync(history);
     appendRunStats(cacheDir, { time: '2026-03-01T10:00:00.000Z', workspace: 'old', total: 1, executed: 1, cached: 0, failed: 0, skipped: 0, wallMs: 100 });
     appendRunStats(cacheDir, { time: '2026-03-02T10:00:00.000Z', workspace: rig.dir, total: 3, executed: 1, cached: 1, failed: 1, skipped: 0, wallMs: 2500 });
     appendRunStats(cacheDir, { time: '2026-03-01T09:00:00.000Z', workspace: rig.dir, total: 1, executed: 1, cached: 0, failed: 0, skipped: 0, wallMs: 10 });

@@ -6,7 +6,7 @@ import { ObjectStore } from '../../src/cas/object-store.js';
 import type { RunEvent } from '../../src/events/events.js';
 import type { FileDigest } from '../../src/hash/digest.js';
 import { startFaultProxy, type FaultProxy, type ProxyFault } from '../helpers/remote-fault-proxy.js';
-import { Rig } from '../helpers/rig.js';
+import { collect, Rig } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
 /*
@@ -164,5 +164,50 @@ describe('remote faults never fail a build', () => {
     } finally {
       proxy.setFault({ type: 'pass' });
     }
+  });
+
+  test('the run waits for slow uploads with a progress line, and they all arrive', async () => {
+    proxy.setFault({ type: 'delay', ms: 300 }, (req) => req.method === 'PUT');
+    try {
+      const rig = machine();
+      rig.write({ 'manifest.txt': MANIFEST.replaceAll('/dev/urandom', '/dev/zero') });
+      const r = await rig.run(['-j', '4', ...flagsFor(proxy.endpoint), 'manifest.txt'], { env: env({ REPROVM_REMOTE_UPLOAD_CONCURRENCY: '2' }) });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^reprovm: waiting for \d+ uploads to the remote cache s3:\/\/reprovm-faults-\d+\/p \(endpoint http:\/\/127\.0\.0\.1:\d+\)\.\.\.$/m);
+      assert.match(r.stderr, new RegExp(`^reprovm: uploaded ${N} tasks \\(${N} blobs, [\\d.]+ MB\\) to the remote cache$`, 'm'));
+      assert.doesNotMatch(r.stderr, /\r|\x1b/, 'plain lines off a terminal');
+      assert.match(r.stdout, new RegExp(`; remote: 0 hits, 0 B down, [\\d.]+ [KM]iB up`));
+    } finally {
+      proxy.setFault({ type: 'pass' });
+    }
+  });
+
+  test('Ctrl-C while uploads are pending: exit 130, and no record in the bucket lacks a blob', async () => {
+    const bucket = `reprovm-int-${process.pid}`;
+    const direct = ['--remote', `s3://${bucket}/p`, '--remote-endpoint', server.endpoint];
+    const rig = machine();
+    assert.equal((await rig.run(['cache', 'init-remote', ...direct], { env: env() })).code, 0);
+    proxy.setFault({ type: 'delay', ms: 1500 }, (req) => req.method === 'PUT');
+    try {
+      const child = rig.spawn(['-j', '4', '--remote', `s3://${bucket}/p`, '--remote-endpoint', proxy.endpoint, 'manifest.txt'], {
+        env: env({ REPROVM_REMOTE_UPLOAD_CONCURRENCY: '3' }),
+      });
+      let stderr = '';
+      await new Promise<void>((resolve) => {
+        child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+          stderr += c;
+          if (/waiting for \d+ uploads/.test(stderr)) resolve();
+        });
+      });
+      child.kill('SIGINT');
+      const r = await collect(child, 30_000);
+      assert.equal(r.code, 130, stderr + r.stderr);
+    } finally {
+      proxy.setFault({ type: 'pass' });
+    }
+    // Every record that made it has all its blobs (cache verify --remote checks exactly that).
+    const verify = await rig.run(['cache', 'verify', '--remote', `s3://${bucket}/p`, '--json'], { env: env({ REPROVM_REMOTE_ENDPOINT: server.endpoint }) });
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.deepEqual((JSON.parse(verify.stdout) as { problems: unknown[] }).problems, []);
   });
 });

@@ -267,4 +267,21 @@ describe('remote cache on s3rver', () => {
     await assertLocalCasClean(b);
     for (const o of OUTPUTS) assert.ok(b.exists(o));
   });
+
+  test('the remote comes from reprovm.conf too; a flag wins over it', async () => {
+    const a = machine();
+    const dir = a.path('conf-remote');
+    assert.equal((await a.run(['cache', 'init-remote', '--remote', dir], { env: baseEnv() })).code, 0);
+    a.write({ 'reprovm.conf': `[remote]\nurl = ${dir}\nmode = rw\n` });
+    const built = await build(a, []);
+    assert.equal(built.evs.filter((e) => e.type === 'remote-transfer').length, 3);
+    const b = machine();
+    b.write({ 'reprovm.conf': `[remote]\nurl = ${dir}\n` });
+    const restored = await build(b, []);
+    assert.ok(finished(restored.evs).every((f) => f.cache?.result === 'hit' && f.cache.source === 'remote'));
+    const c = machine();
+    c.write({ 'reprovm.conf': `[remote]\nurl = ${dir}\n` });
+    const off = await build(c, ['--remote-mode', 'off']);
+    assert.ok(finished(off.evs).every((f) => f.status === 'executed'));
+  });
 });

@@ -185,15 +185,19 @@ export class RemoteTier {
     this.#o.sink.warning(message, kind, task);
   }
 
-  /** Looks `key` up remotely; on a verified hit its blobs and record are in the local cache afterwards. */
-  async fetch(key: TaskKey, task: string, actions: ActionCache): Promise<RemoteFetch> {
-    const result = await this.#fetch(key, task, actions);
+  /**
+   * Looks `key` up remotely; on a verified hit its blobs and record are in the local cache
+   * afterwards. `forRestore`: the outputs are restored next, so the import keeps verified raw
+   * copies for that restore (one pass over each blob instead of import, then decode again).
+   */
+  async fetch(key: TaskKey, task: string, actions: ActionCache, opts: { readonly forRestore?: boolean } = {}): Promise<RemoteFetch> {
+    const result = await this.#fetch(key, task, actions, opts.forRestore === true);
     if (result.kind === 'hit') this.#hits += 1;
     else this.#misses += 1;
     return result;
   }
 
-  async #fetch(key: TaskKey, task: string, actions: ActionCache): Promise<RemoteFetch> {
+  async #fetch(key: TaskKey, task: string, actions: ActionCache, forRestore: boolean): Promise<RemoteFetch> {
     const started = performance.now();
     const got = await this.#downloads.run(() => this.guard('read', (signal) => this.#readRecord(key, signal)));
     if (!got.ok) return { kind: 'miss', reason: got.kind === 'integrity' ? 'corrupt' : 'remote-error' };
@@ -209,7 +213,7 @@ export class RemoteTier {
       blobsOf(record).map(async (digest): Promise<RemoteFetch | number> => {
         if (await this.#o.local.has(digest)) return 0;
         return this.#downloads.run(async () => {
-          const r = await this.guard('read', (signal) => this.#importBlob(digest as FileDigest, signal));
+          const r = await this.guard('read', (signal) => this.#importBlob(digest as FileDigest, signal, forRestore));
           if (!r.ok) return { kind: 'miss', reason: r.kind === 'integrity' ? 'corrupt' : 'remote-error' };
           if (r.value === 'missing') return { kind: 'miss', reason: 'no-record', detail: `blob ${digest} is missing remotely` };
           if (typeof r.value === 'string') {
@@ -236,12 +240,12 @@ export class RemoteTier {
   }
 
   /** Imports one blob; 'missing', the corruption message, or the bytes received. */
-  async #importBlob(digest: FileDigest, signal: AbortSignal): Promise<number | string> {
+  async #importBlob(digest: FileDigest, signal: AbortSignal, forRestore: boolean): Promise<number | string> {
     const body = await this.#o.remote.get(casKey(digest), { signal });
     if (body === undefined) return 'missing';
     // The body may fail before importBlob starts reading it; the error is seen there (stream.errored).
     body.on('error', () => undefined);
-    const r = await importBlob(this.#o.local, digest, body);
+    const r = await importBlob(this.#o.local, digest, body, { forRestore });
     return r.ok ? r.bytes : r.message;
   }
 

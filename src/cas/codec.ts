@@ -40,6 +40,7 @@ export const DEFAULT_ZSTD_LEVEL = 3;
 export const BLOCK_SIZE = 1 << 20;
 
 const MAGIC = Buffer.from('RVMO', 'latin1');
+const EMPTY: Buffer = Buffer.alloc(0);
 const CODEC_IDS: Readonly<Record<CodecName, CodecId>> = { none: 0, zstd: 1, lz4: 2 };
 const CODEC_NAMES: readonly CodecName[] = ['none', 'zstd', 'lz4'];
 // compressSync output for a full block: LZ4 worst case (n + n/255 + 16) plus its 4-byte prefix.
@@ -268,38 +269,142 @@ class ZstdEncoder extends Transform {
   }
 }
 
-/** zstd streaming decompression of concatenated frames, 1 MiB output chunks. */
-class ZstdDecoder extends Transform {
+/**
+ * An incremental payload decoder that writes into buffers its caller owns: THE streaming
+ * decoder of every codec, shared by the Transform below and the remote import.
+ *
+ * Contract: `step(src, dst)` returns `[produced, consumed]`; call it again with the rest of
+ * `src` until it has consumed all of `src` AND produced less than `dst.length` (a full `dst`
+ * may mean more output is pending even with no input left). `finish()` throws CodecError when
+ * the payload ended inside a zstd frame or an lz4 block (truncated).
+ */
+export interface StepDecoder {
+  step(src: Buffer, dst: Buffer): [produced: number, consumed: number];
+  finish(): void;
+}
+
+class ZstdStep implements StepDecoder {
   readonly #dctx: InstanceType<ZstdBinding['DCtx']>;
   #inFrame = false;
 
   constructor(zstd: ZstdBinding) {
-    super({ writableHighWaterMark: STREAM_HWM, readableHighWaterMark: 2 * STREAM_HWM });
     this.#dctx = new zstd.DCtx();
+  }
+
+  step(src: Buffer, dst: Buffer): [number, number] {
+    let r: [number, number, number];
+    try {
+      r = this.#dctx.decompressStream(dst, src);
+    } catch (e: unknown) {
+      throw new CodecError(`zstd: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const [ret, produced, consumed] = r;
+    // Only a call that made progress says where we are (ret 0: frame complete and flushed). A
+    // call that drains nothing, made after a full `dst`, returns the NEXT frame's header-size
+    // hint even when the frame just ended: it must not mark the payload as inside a frame.
+    if (produced > 0 || consumed > 0) this.#inFrame = ret !== 0;
+    return [produced, consumed];
+  }
+
+  finish(): void {
+    if (this.#inFrame) throw new CodecError('zstd: payload ends inside a frame (truncated)');
+  }
+}
+
+class Lz4Step implements StepDecoder {
+  readonly #lz4: Lz4Module;
+  /** Bytes of an incomplete block (header and body) carried over between calls. */
+  #rest: Buffer = EMPTY;
+  /** Decoded bytes not yet handed out. */
+  #pending: Buffer = EMPTY;
+
+  constructor(lz4: Lz4Module) {
+    this.#lz4 = lz4;
+  }
+
+  step(src: Buffer, dst: Buffer): [number, number] {
+    // Takes all of `src` at once; blocks are decoded as `dst` space allows.
+    let buf = src.length === 0 ? this.#rest : this.#rest.length === 0 ? src : Buffer.concat([this.#rest, src]);
+    let filled = 0;
+    while (filled < dst.length) {
+      if (this.#pending.length === 0) {
+        if (buf.length < 8) break;
+        const rawLen = buf.readUInt32BE(0);
+        const compLen = buf.readUInt32BE(4);
+        if (compLen > MAX_LZ4_BLOCK) throw new CodecError(`bad lz4 compressed length ${compLen}`);
+        if (buf.length < 8 + compLen) break;
+        this.#pending = decodeLz4Block(this.#lz4, rawLen, buf.subarray(8, 8 + compLen));
+        buf = buf.subarray(8 + compLen);
+      }
+      const n = this.#pending.copy(dst, filled);
+      filled += n;
+      this.#pending = this.#pending.subarray(n);
+    }
+    // Copy the tail so the (possibly large) input chunk can be released.
+    this.#rest = buf.length === 0 ? EMPTY : buf === this.#rest ? buf : Buffer.from(buf);
+    return [filled, src.length];
+  }
+
+  finish(): void {
+    if (this.#rest.length > 0 || this.#pending.length > 0) throw new CodecError('lz4: payload ends inside a block (truncated)');
+  }
+}
+
+class NoneStep implements StepDecoder {
+  step(src: Buffer, dst: Buffer): [number, number] {
+    const n = src.copy(dst, 0, 0, Math.min(src.length, dst.length));
+    return [n, n];
+  }
+
+  finish(): void {}
+}
+
+/** The incremental decoder for `codec` (see {@link StepDecoder}). */
+export function createStepDecoder(natives: Natives, codec: CodecName): StepDecoder {
+  switch (codec) {
+    case 'none':
+      return new NoneStep();
+    case 'zstd':
+      return new ZstdStep(needZstd(natives));
+    case 'lz4':
+      return new Lz4Step(needLz4(natives));
+    default:
+      return unreachable(codec);
+  }
+}
+
+/** A Transform around a {@link StepDecoder}: one reused scratch buffer, output copied out at its size. */
+class StepTransform extends Transform {
+  readonly #dec: StepDecoder;
+  readonly #scratch = Buffer.allocUnsafe(STREAM_HWM);
+
+  constructor(dec: StepDecoder) {
+    super({ writableHighWaterMark: STREAM_HWM, readableHighWaterMark: 2 * STREAM_HWM });
+    this.#dec = dec;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
       let src = chunk;
       for (;;) {
-        const dst = Buffer.allocUnsafe(STREAM_HWM);
-        const [ret, produced, consumed] = this.#dctx.decompressStream(dst, src);
-        if (produced > 0) this.push(dst.subarray(0, produced));
+        const [produced, consumed] = this.#dec.step(src, this.#scratch);
+        if (produced > 0) this.push(Buffer.from(this.#scratch.subarray(0, produced)));
         src = src.subarray(consumed);
-        // A full output buffer may mean more output is pending even with no input left.
-        if (src.length === 0 && produced < dst.length) {
-          this.#inFrame = ret !== 0;
-          break;
-        }
+        if (src.length === 0 && produced < this.#scratch.length) break;
       }
       done();
     } catch (e: unknown) {
-      done(new CodecError(`zstd: ${e instanceof Error ? e.message : String(e)}`));
+      done(e instanceof CodecError ? e : new CodecError(e instanceof Error ? e.message : String(e)));
     }
   }
 
   override _flush(done: TransformCallback): void {
-    done(this.#inFrame ? new CodecError('zstd: payload ends inside a frame (truncated)') : null);
+    try {
+      this.#dec.finish();
+      done();
+    } catch (e: unknown) {
+      done(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 }
 
@@ -349,40 +454,6 @@ class Lz4Encoder extends Transform {
   }
 }
 
-/** Parses length-prefixed lz4 blocks that may straddle input chunks. */
-class Lz4Decoder extends Transform {
-  readonly #lz4: Lz4Module;
-  #rest: Buffer = Buffer.alloc(0);
-
-  constructor(lz4: Lz4Module) {
-    super({ writableHighWaterMark: STREAM_HWM, readableHighWaterMark: 2 * STREAM_HWM });
-    this.#lz4 = lz4;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      let buf = this.#rest.length === 0 ? chunk : Buffer.concat([this.#rest, chunk]);
-      while (buf.length >= 8) {
-        const rawLen = buf.readUInt32BE(0);
-        const compLen = buf.readUInt32BE(4);
-        if (compLen > MAX_LZ4_BLOCK) throw new CodecError(`bad lz4 compressed length ${compLen}`);
-        if (buf.length < 8 + compLen) break;
-        this.push(decodeLz4Block(this.#lz4, rawLen, buf.subarray(8, 8 + compLen)));
-        buf = buf.subarray(8 + compLen);
-      }
-      // Copy the tail so the (possibly large) input chunk can be released.
-      this.#rest = Buffer.from(buf);
-      done();
-    } catch (e: unknown) {
-      done(e instanceof Error ? e : new Error(String(e)));
-    }
-  }
-
-  override _flush(done: TransformCallback): void {
-    done(this.#rest.length === 0 ? null : new CodecError('lz4: payload ends inside a block (truncated)'));
-  }
-}
-
 /** A Transform from raw bytes to the codec's payload (the header is written separately). */
 export function createEncoder(natives: Natives, codec: CodecName, level: number): Transform {
   switch (codec) {
@@ -403,9 +474,8 @@ export function createDecoder(natives: Natives, codec: CodecName): Transform {
     case 'none':
       return new Transform({ highWaterMark: STREAM_HWM, transform: (c: Buffer, _e, cb) => cb(null, c) });
     case 'zstd':
-      return new ZstdDecoder(needZstd(natives));
     case 'lz4':
-      return new Lz4Decoder(needLz4(natives));
+      return new StepTransform(createStepDecoder(natives, codec));
     default:
       return unreachable(codec);
   }

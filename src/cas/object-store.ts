@@ -29,13 +29,14 @@
  * writes in the threadpool. Restored files are not fsynced: the store still has them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { err, ok, type Result } from '../errors/result.js';
 import { isHexDigest, type FileDigest } from '../hash/digest.js';
 import { tempPathFor } from '../util/atomic-write.js';
+import { FreshCopies, type FreshCopy } from './fresh-copies.js';
 import { HashPool } from './hash-pool.js';
 import { copyVerified } from './payload-reader.js';
 import { encodeFile } from './payload-writer.js';
@@ -125,6 +126,8 @@ export class ObjectStore {
   readonly #tempPrefix = randomBytes(4).toString('hex');
   #tempSeq = 0;
   #natives: Awaited<ReturnType<typeof loadNatives>> | undefined;
+  /** Verified raw copies of just-imported objects, used once by restoreTo (see fresh-copies.ts). */
+  readonly fresh = new FreshCopies();
 
   constructor(root: string, opts: ObjectStoreOptions) {
     this.root = root;
@@ -157,7 +160,18 @@ export class ObjectStore {
 
   /** Stop this store's hashing worker, if it started one (optional: it never holds the process open). */
   async close(): Promise<void> {
+    this.fresh.clear();
     if (this.#ownsPool) await this.#hashes.close();
+  }
+
+  /** The hashing pool of this store (for importers that decode in one pass, like restoreTo). */
+  get hashPool(): HashPool {
+    return this.#hashes;
+  }
+
+  /** A new temp file name in `cas/tmp/` (same file system as the objects; swept by init once its writer is gone). */
+  tempPath(): string {
+    return this.#tempPath();
   }
 
   /** Where the object for `digest` lives. Throws for a malformed digest (a bug upstream). */
@@ -234,6 +248,11 @@ export class ObjectStore {
     mode: number,
     opts: { readonly fsync?: boolean } = {},
   ): Promise<Result<{ bytes: number }, CasError>> {
+    const fresh = opts.fsync === true ? undefined : this.fresh.take(digest);
+    if (fresh !== undefined) {
+      const done = await this.#restoreFresh(fresh, destAbs, mode);
+      if (done !== undefined) return ok({ bytes: done });
+    }
     const o = await this.#openObject(digest);
     if (!o.ok) return o;
     const tmp = tempPathFor(destAbs);
@@ -260,6 +279,35 @@ export class ObjectStore {
       return err(ioError(e, digest));
     } finally {
       await o.value.fh.close().catch(noop);
+    }
+  }
+
+  /**
+   * Writes a verified copy of a just-imported object to `destAbs` (temp + rename, as above):
+   * a small one with a few synchronous calls, a staged file by renaming it. Returns the size,
+   * or undefined when it did not work out (the caller then decodes the object as usual).
+   */
+  async #restoreFresh(copy: FreshCopy, destAbs: string, mode: number): Promise<number | undefined> {
+    if (copy.kind === 'buffer') {
+      const tmp = tempPathFor(destAbs);
+      try {
+        writeFileSync(tmp, copy.bytes, { flag: 'wx', mode: 0o600 });
+        chmodSync(tmp, mode);
+        renameSync(tmp, destAbs);
+        return copy.bytes.length;
+      } catch {
+        rmSync(tmp, { force: true });
+        return undefined;
+      }
+    }
+    try {
+      await chmod(copy.path, mode);
+      await rename(copy.path, destAbs);
+      return copy.size;
+    } catch (e: unknown) {
+      await unlink(copy.path).catch(noop);
+      if (errno(e) === 'EXDEV') this.fresh.disableFiles(); // the cache lives on another file system
+      return undefined;
     }
   }
 

@@ -58,17 +58,23 @@ export function configErrorLines(error: ConfigError): string {
 /**
  * For the commands that read a workspace's cache without a run (`explain`, `verify-repro`): the
  * configuration of the manifest's workspace is loaded (and validated; warnings printed) and its
- * `cache_dir` fills in a missing `--cache-dir`, so they look at the cache a run writes.
+ * `cache_dir` fills in a missing `--cache-dir`, so they look at the cache a run writes. With
+ * `fill.jobs` (commands with `-j`), `[execution] parallel_jobs` fills in a missing `--jobs`
+ * (its automatic 0 stays unset: the command uses the number of CPUs).
  */
-export function withConfiguredCacheDir<T extends ConfigFlags & { cacheDir?: string }>(
+export function withConfiguredCacheDir<T extends ConfigFlags & { cacheDir?: string; jobs?: number }>(
   manifest: string,
   opts: T,
   io: { env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream },
+  fill: { readonly jobs?: boolean } = {},
 ): T {
   const { loaded, logger } = loadCliConfig(opts, io, path.dirname(path.resolve(manifest)));
   logger.close();
+  let out = opts;
+  const jobs = loaded.config.execution.parallel_jobs;
+  if (fill.jobs === true && opts.jobs === undefined && jobs > 0) out = { ...out, jobs };
   const configured = loaded.config.cache.cache_dir;
-  if (opts.cacheDir !== undefined || configured === '') return opts;
   // A cache_dir from a file is already absolute; one from REPROVM_CACHE_DIR is relative to the current directory.
-  return { ...opts, cacheDir: path.resolve(configured) };
+  if (opts.cacheDir === undefined && configured !== '') out = { ...out, cacheDir: path.resolve(configured) };
+  return out;
 }

@@ -15,6 +15,7 @@ import { registerNotifyCommand } from './commands/notify.js';
 import { registerServeCommand } from './commands/serve.js';
 import { runCommandLine, type RunOptions } from './commands/run.js';
 import { verifyReproCommandLine, type VerifyReproOptions } from './commands/verify-repro.js';
+import { inheritGlobalOptions } from './global-options.js';
 import { UsageError } from './load-manifest.js';
 import { duration, fraction, nonNegativeInt, positiveInt, rate } from './parse-option.js';
 import { VERSION } from './version.js';
@@ -107,10 +108,12 @@ async function main(argv: string[]): Promise<number> {
     .version(VERSION, '-V, --version')
     .enablePositionalOptions()
     .showSuggestionAfterError()
-    .exitOverride();
-  // optsWithGlobals: `reprovm --config FILE run ...` gives the program-level options to `run`.
+    .exitOverride()
+    // `reprovm --config FILE run ...`, `reprovm --config FILE cache stats`: options given before
+    // a subcommand apply to it (its own flags win).
+    .hook('preAction', (_program, actionCommand) => inheritGlobalOptions(actionCommand));
   const action = async (manifest: string, targets: string[], _opts: RunOptions, cmd: Command): Promise<void> => {
-    exitCode = await runCommandLine(manifest, targets, cmd.optsWithGlobals<RunOptions>(), io);
+    exitCode = await runCommandLine(manifest, targets, cmd.opts<RunOptions>(), io);
   };
   withRunOptions(program).action(action);
   withRunOptions(program.command('run').description('run a manifest (the same as the default command)')).action(action);
@@ -120,13 +123,13 @@ async function main(argv: string[]): Promise<number> {
     .argument('[manifest]', 'manifest (or directory) whose workspace configuration is looked up (default: the current directory)')
     .option('--json', 'print it as JSON')
     .action((manifest: string | undefined, _opts: ConfigShowOptions, cmd: Command) => {
-      exitCode = configShowCommandLine(manifest, cmd.optsWithGlobals<ConfigShowOptions>(), { ...io, cwd: process.cwd() });
+      exitCode = configShowCommandLine(manifest, cmd.opts<ConfigShowOptions>(), { ...io, cwd: process.cwd() });
     });
   withConfigOptions(config.command('check'))
     .description('validate the configuration: exit 0 when valid (warnings printed), 2 on errors')
     .argument('[manifest]', 'manifest (or directory) whose workspace configuration is looked up (default: the current directory)')
     .action((manifest: string | undefined, _opts: ConfigFlags, cmd: Command) => {
-      exitCode = configCheckCommandLine(manifest, cmd.optsWithGlobals<ConfigFlags>(), { ...io, cwd: process.cwd() });
+      exitCode = configCheckCommandLine(manifest, cmd.opts<ConfigFlags>(), { ...io, cwd: process.cwd() });
     });
   const setExit = (code: number): void => {
     exitCode = code;
@@ -152,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
     .argument('[tasks...]', 'tasks to explain (default: all)')
     .option('--json', 'one JSON object per task: {task, action, key, reasons}')
     .action(async (manifest: string, tasks: string[], _opts: ExplainOptions, cmd: Command) => {
-      exitCode = await explainCommandLine(manifest, tasks, withConfiguredCacheDir(manifest, cmd.optsWithGlobals<ExplainOptions & ConfigFlags>(), io), io);
+      exitCode = await explainCommandLine(manifest, tasks, withConfiguredCacheDir(manifest, cmd.opts<ExplainOptions & ConfigFlags>(), io), io);
     });
   withReadOptions(program
     .command('verify-repro'))
@@ -160,13 +163,13 @@ async function main(argv: string[]): Promise<number> {
     .argument('<manifest>', 'manifest file; its directory is the workspace')
     .argument('[tasks...]', 'tasks to check (default: all cached tasks)')
     .option('--runs <n>', 'executions per task (to catch flaky nondeterminism)', positiveInt, 1)
-    .option('-j, --jobs <n>', 'tasks checked at once (default: number of CPUs)', positiveInt)
+    .option('-j, --jobs <n>', 'tasks checked at once (default: [execution] parallel_jobs, else number of CPUs)', positiveInt)
     .option('--json', 'one JSON object per task: {task, status, differences, ...}')
     .action(async (manifest: string, tasks: string[], _opts: VerifyReproOptions, cmd: Command) => {
-      exitCode = await verifyReproCommandLine(manifest, tasks, withConfiguredCacheDir(manifest, cmd.optsWithGlobals<VerifyReproOptions & ConfigFlags>(), io), io);
+      exitCode = await verifyReproCommandLine(manifest, tasks, withConfiguredCacheDir(manifest, cmd.opts<VerifyReproOptions & ConfigFlags>(), io, { jobs: true }), io);
     });
-  program
-    .command('graph')
+  withConfigOptions(program
+    .command('graph'))
     .description('print the task graph with the last run\'s statuses, inferred edges marked')
     .argument('<manifest>', 'manifest file; its directory is the workspace')
     .argument('[targets...]', 'tasks to show (with their dependencies); default: all')

@@ -12,8 +12,7 @@ import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { EventBus } from '../events/bus.js';
 import { eventTime } from '../events/events.js';
 import type { BlobStore } from '../remote/blob-store.js';
-import { describeEndpoint, describeLocation } from '../remote/remote-options.js';
-import { LazyBlobStore } from '../cache/lazy-remote.js';
+import { openRemote, RemoteOpenError, remoteConnection, type RemoteConnection } from '../ops/open-remote.js';
 import { UsageError } from './load-manifest.js';
 
 export type RemoteMode = 'rw' | 'ro' | 'off';
@@ -29,18 +28,12 @@ export interface RemoteFlags {
 }
 
 /** Everything needed to talk to the remote cache. */
-export interface RemoteSettings {
+export interface RemoteSettings extends RemoteConnection {
   readonly url: string;
-  readonly endpoint?: string;
   readonly mode: RemoteMode;
-  readonly region?: string;
-  readonly pathStyle: boolean;
   readonly requireSignature: boolean;
   readonly signingKey?: Buffer;
   readonly uploadConcurrency: number;
-  readonly connectTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly retries: number;
   readonly breakerThreshold: number;
   readonly breakerCooldownMs: number;
 }
@@ -64,64 +57,36 @@ export function loadConfigOrUsage(env: NodeJS.ProcessEnv, workspace: string | un
 export function resolveRemote(flags: RemoteFlags, loaded: LoadedConfig, env: NodeJS.ProcessEnv): RemoteSettings | undefined {
   const c = loaded.config.remote;
   const url = flags.remote ?? c.url;
-  const mode = flags.remoteMode ?? (c.mode as RemoteMode);
+  const mode = flags.remoteMode ?? c.mode;
   const requireSignature = flags.requireSignature === true || c.require_signature;
   const signingKey = signingKeyFrom(env.REPROVM_CACHE_SIGNING_KEY);
   if (requireSignature && signingKey === undefined) {
     throw new UsageError('reprovm: error: --require-signature needs a signing key: set REPROVM_CACHE_SIGNING_KEY (the same key the writers use)');
   }
   if (url === '' || mode === 'off') return undefined;
-  const endpoint = flags.remoteEndpoint ?? (c.endpoint === '' ? undefined : c.endpoint);
-  const pathStyle = loaded.sourceOf('remote', 'path_style').kind === 'default' ? endpoint !== undefined : c.path_style;
   return {
     url,
-    ...(endpoint === undefined ? {} : { endpoint }),
     mode,
-    ...(c.region === '' ? {} : { region: c.region }),
-    pathStyle,
+    ...remoteConnection(loaded, flags.remoteEndpoint),
     requireSignature,
     ...(signingKey === undefined ? {} : { signingKey }),
-    uploadConcurrency: Number(c.upload_concurrency),
-    connectTimeoutMs: Number(c.connect_timeout_seconds) * 1000,
-    requestTimeoutMs: Number(c.request_timeout_seconds) * 1000,
-    retries: Number(c.retries),
-    breakerThreshold: Number(c.breaker_threshold),
-    breakerCooldownMs: Number(c.breaker_cooldown_seconds) * 1000,
+    uploadConcurrency: c.upload_concurrency,
+    breakerThreshold: c.breaker_threshold,
+    breakerCooldownMs: c.breaker_cooldown_seconds * 1000,
   };
 }
 
-/** Opens the store a remote URL names (the SDK is loaded only now), with timeouts and retries. A malformed URL is a usage error. */
+/**
+ * Opens the remote cache (lazily: the SDK loads on first use) with timeouts and retries, through
+ * the one opener every command uses (src/ops/open-remote.ts). A malformed URL is a usage error.
+ */
 export async function openRemoteStore(s: RemoteSettings, env: NodeJS.ProcessEnv, onRetry?: (error: Error) => void): Promise<BlobStore> {
-  const { openBlobStore, parseRemoteUrl } = await import('../remote/open-store.js');
-  let parsed: ReturnType<typeof parseRemoteUrl>;
   try {
-    parsed = parseRemoteUrl(s.url);
+    return await openRemote(s.url, s, { env, lazy: true, ...(onRetry === undefined ? {} : { onRetry }) });
   } catch (e: unknown) {
-    const { redactUrl } = await import('../config/redact.js');
-    const why = e instanceof Error ? e.message : String(e);
-    throw new UsageError(`reprovm: error: cannot use the remote cache ${redactUrl(s.url)}: ${why}`);
+    if (e instanceof RemoteOpenError) throw new UsageError(`reprovm: error: ${e.message}`);
+    throw e;
   }
-  const description =
-    parsed.kind === 'dir' ? `dir ${parsed.path}` : describeLocation(parsed) + (s.endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(s.endpoint)})`);
-  // Opened (and its SDK loaded) on first use: an all-up-to-date run never pays for it.
-  return new LazyBlobStore(description, async () => {
-    const { ResilientBlobStore } = await import('../remote/resilient-store.js');
-    const inner = await openBlobStore(s.url, {
-      ...(s.endpoint === undefined ? {} : { endpoint: s.endpoint }),
-      ...(s.region === undefined ? {} : { region: s.region }),
-      pathStyle: s.pathStyle,
-      connectTimeoutMs: s.connectTimeoutMs,
-      requestTimeoutMs: s.requestTimeoutMs,
-      env,
-    });
-    // Timeouts and retries of transient errors; the breaker and the warnings live above (tiered-cache.ts).
-    return new ResilientBlobStore(inner, {
-      retries: s.retries,
-      connectTimeoutMs: s.connectTimeoutMs,
-      requestTimeoutMs: s.requestTimeoutMs,
-      ...(onRetry === undefined ? {} : { onRetry: (info: { readonly error: Error }) => onRetry(info.error) }),
-    });
-  });
 }
 
 /** A sink that turns the tier's reports into run events. */

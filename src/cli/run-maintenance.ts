@@ -12,8 +12,8 @@ import type { RunSummary } from '../events/events.js';
 import type { AuditLog } from '../ops/audit-log.js';
 import { gcCache } from '../ops/cache-gc.js';
 import { appendRunStats } from '../ops/cache-stats.js';
+import { openDestination } from '../ops/open-remote.js';
 import { auditFileOf, backupLocation } from './commands/backup.js';
-import { openDestination } from './commands/remote-access.js';
 
 /** Inputs of {@link afterRunMaintenance}. */
 export interface AfterRun {
@@ -39,8 +39,8 @@ export async function afterRunMaintenance(a: AfterRun): Promise<void> {
   });
   if (s.interrupted) return;
   const c = a.loaded.config;
-  const mb = Number(c.cache.max_cache_size_mb);
-  const days = Number(c.cache.max_age_days);
+  const mb = c.cache.max_cache_size_mb;
+  const days = c.cache.max_age_days;
   if (mb > 0 || days > 0) {
     try {
       const r = await gcCache(a.cacheDir, {
@@ -58,15 +58,15 @@ export async function afterRunMaintenance(a: AfterRun): Promise<void> {
   }
   if (c.backup.auto_backup && a.exitCode === 0) {
     try {
-      const store = await openDestination(backupLocation(undefined, c, a.cacheDir), c, a.env, path.dirname(a.cacheDir));
+      const store = await openDestination(backupLocation(undefined, c, a.cacheDir), a.loaded, a.env, path.dirname(a.cacheDir));
       try {
         const { autoBackup } = await import('../ops/backup/auto.js');
         const r = await autoBackup({
           cacheDir: a.cacheDir,
           store,
-          minIntervalMs: Number(c.backup.min_interval) * 1000,
+          minIntervalMs: c.backup.min_interval * 1000,
           incremental: c.backup.incremental,
-          keep: Number(c.backup.keep),
+          keep: c.backup.keep,
           auditFile: auditFileOf(c, a.cacheDir),
           ...(a.loaded.file ? { configFile: a.loaded.file } : {}),
         });

@@ -43,7 +43,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
     // Local first, then the remote tier: a verified remote hit lands in the local cache, then restores as a local one.
     const local: MissReason = found.kind === 'corrupt' ? 'corrupt' : 'no-record';
     if (!ctx.remote) return { result: 'miss', reason: local };
-    const remote = await ctx.remote.fetch(key, spec.name, ctx.actions);
+    const remote = await ctx.remote.fetch(key, spec.name, ctx.actions, { forRestore: true });
     if (remote.kind === 'miss') return { result: 'miss', reason: remote.reason === 'no-record' ? local : remote.reason };
     rec = remote.record;
     bytesDownloaded = remote.bytesDownloaded;

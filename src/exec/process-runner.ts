@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
-import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
+import { openCaptureFiles } from './spawn-capture-files.js';
+import { envList, signalName } from './spawn-native.js';
+import { NODE_SPAWNER, type Spawner } from './spawn-select.js';
 
 /** What one execution of a task's command produced. */
 export interface ProcessResult {
@@ -18,6 +18,8 @@ export interface ProcessResult {
   /** True when output beyond `maxCaptureBytes` was dropped (the head is kept). */
   readonly truncated: boolean;
   readonly durationMs: number;
+  /** Which spawner started it: `native` (posix_spawn addon) or `node` (child_process). */
+  readonly spawnedBy: Spawner['kind'];
 }
 
 export interface RunCommandOptions {
@@ -44,9 +46,13 @@ const DEFAULT_MAX_CAPTURE = 64 * 1024 * 1024;
 /** After the shell exits, how long to wait for pipes held open by stray background children. */
 const PIPE_DRAIN_MS = 2000;
 
-/** Process groups of running commands, so a second Ctrl-C can kill everything at once. */
+/**
+ * Process groups of running commands, so a second Ctrl-C can kill everything at once; and the
+ * spawner that starts them (child_process unless the caller chose the native one).
+ */
 export class ProcessGroups {
   readonly #pids = new Set<number>();
+  constructor(readonly spawner: Spawner = NODE_SPAWNER) {}
   add(pid: number): void {
     this.#pids.add(pid);
   }
@@ -83,43 +89,37 @@ export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Pro
       return;
     }
     const files = opts.onLine === undefined && opts.captureDir !== undefined ? openCaptureFiles(opts.captureDir) : undefined;
-    const child = spawn('/bin/sh', ['-c', opts.cmd], {
-      cwd: opts.cwd,
-      env: opts.env,
-      detached: true,
-      stdio: files ? ['ignore', files.stdout.fd, files.stderr.fd] : ['ignore', 'pipe', 'pipe'],
-    });
-    const pid = child.pid;
+    // The native spawner hands the command file descriptors; live output needs pipes (child_process).
+    const spawner = groups?.spawner ?? NODE_SPAWNER;
+    const native = files !== undefined && spawner.kind === 'native' ? spawner.addon : undefined;
     const captured = { stdout: new Capture(maxCapture), stderr: new Capture(maxCapture) };
     const splitters = {
       stdout: new LineSplitter((l) => opts.onLine?.('stdout', l)),
       stderr: new LineSplitter((l) => opts.onLine?.('stderr', l)),
     };
+    let pid: number | undefined;
     let timedOut = false;
     let interrupted = false;
     let killTimer: NodeJS.Timeout | undefined;
+    let timeoutTimer: NodeJS.Timeout | undefined;
     let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let settled = false;
 
-    if (pid !== undefined) groups?.add(pid);
-    const stop = (why: 'timeout' | 'abort'): void => {
-      if (exitInfo || pid === undefined) return;
-      if (why === 'timeout') timedOut = true;
-      else interrupted = true;
-      killGroup(pid, 'SIGTERM');
-      killTimer ??= setTimeout(() => killGroup(pid, 'SIGKILL'), opts.killGraceMs ?? DEFAULT_GRACE_MS);
+    // Signals the group; a native start may still be queued, then this happens once it has a pid.
+    const signalGroup = (): void => {
+      if (exitInfo || settled || pid === undefined) return;
+      const group = pid;
+      killGroup(group, 'SIGTERM');
+      killTimer ??= setTimeout(() => killGroup(group, 'SIGKILL'), opts.killGraceMs ?? DEFAULT_GRACE_MS);
       killTimer.unref();
     };
-    const timeoutTimer = opts.timeoutMs ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+    const stop = (why: 'timeout' | 'abort'): void => {
+      if (exitInfo || settled) return;
+      if (why === 'timeout') timedOut = true;
+      else interrupted = true;
+      signalGroup();
+    };
     const onAbort = (): void => stop('abort');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    for (const stream of ['stdout', 'stderr'] as const) {
-      child[stream]?.on('data', (chunk: Buffer) => {
-        captured[stream].push(chunk);
-        if (opts.onLine) splitters[stream].push(chunk);
-      });
-    }
 
     const finish = (spawnError?: string): void => {
       if (settled) return;
@@ -148,63 +148,69 @@ export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Pro
         stderr: captured.stderr.buffer(),
         truncated: captured.stdout.truncated || captured.stderr.truncated,
         durationMs: performance.now() - started,
+        spawnedBy: native ? 'native' : 'node',
       });
     };
 
-    child.on('error', (e) => {
-      finish(e.message);
-    });
-    child.on('exit', (code, signal) => {
-      exitInfo = { code, signal };
-      if (files) {
+    if (native && files) {
+      const onStart = (started: number, errorCode: string | undefined): void => {
+        // The same words child_process uses ("spawn /bin/sh ENOENT").
+        if (started < 0) return finish(`spawn /bin/sh ${errorCode ?? 'failed'}`);
+        pid = started;
+        groups?.add(started);
+        if (timedOut || interrupted) signalGroup();
+      };
+      const onExit = (code: number, signo: number): void => {
+        exitInfo = { code: code >= 0 ? code : null, signal: signalName(signo) };
         finish();
+      };
+      try {
+        native.spawn('/bin/sh', ['/bin/sh', '-c', opts.cmd], envList(opts.env), opts.cwd, -1, files.stdout.fd, files.stderr.fd, onStart, onExit);
+      } catch (error) {
+        finish(error instanceof Error ? error.message : String(error));
         return;
       }
-      // Pipes may stay open if the command left a background child holding them.
-      setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        finish();
-      }, PIPE_DRAIN_MS).unref();
-    });
-    child.on('close', () => {
-      if (exitInfo) finish();
-    });
+    } else {
+      const proc = spawnWithChildProcess(opts, files && { stdout: files.stdout.fd, stderr: files.stderr.fd });
+      pid = proc.pid;
+      for (const stream of ['stdout', 'stderr'] as const) {
+        proc[stream]?.on('data', (chunk: Buffer) => {
+          captured[stream].push(chunk);
+          if (opts.onLine) splitters[stream].push(chunk);
+        });
+      }
+      proc.on('error', (e) => finish(e.message));
+      proc.on('exit', (code, signal) => {
+        exitInfo = { code, signal };
+        if (files) {
+          finish();
+          return;
+        }
+        // Pipes may stay open if the command left a background child holding them.
+        setTimeout(() => {
+          proc.stdout?.destroy();
+          proc.stderr?.destroy();
+          finish();
+        }, PIPE_DRAIN_MS).unref();
+      });
+      proc.on('close', () => {
+        if (exitInfo) finish();
+      });
+      if (pid !== undefined) groups?.add(pid);
+    }
+    if (opts.timeoutMs) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
-/** A temp file that receives one stream of a command; `take` reads it (up to a limit) and removes it. */
-interface CaptureFile {
-  readonly fd: number;
-  take(limit: number): Buffer;
-}
-
-function openCaptureFiles(dir: string): { stdout: CaptureFile; stderr: CaptureFile } {
-  const base = path.join(dir, `${process.pid}-${randomUUID()}`);
-  const open = (suffix: string): CaptureFile => {
-    const file = `${base}.${suffix}`;
-    const fd = openSync(file, 'w+', 0o600);
-    return {
-      fd,
-      take(limit) {
-        try {
-          const size = Math.min(fstatSync(fd).size, limit);
-          const buf = Buffer.allocUnsafe(size);
-          let off = 0;
-          while (off < size) {
-            const n = readSync(fd, buf, off, size - off, off);
-            if (n === 0) break;
-            off += n;
-          }
-          return buf.subarray(0, off);
-        } finally {
-          closeSync(fd);
-          rmSync(file, { force: true });
-        }
-      },
-    };
-  };
-  return { stdout: open('out'), stderr: open('err') };
+/** child_process.spawn in a new session and process group (`detached`), to files or pipes. */
+function spawnWithChildProcess(opts: RunCommandOptions, fds: { stdout: number; stderr: number } | undefined): ChildProcess {
+  return spawn('/bin/sh', ['-c', opts.cmd], {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true,
+    stdio: fds ? ['ignore', fds.stdout, fds.stderr] : ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 function emptyResult(over: Partial<ProcessResult>): ProcessResult {
@@ -217,6 +223,7 @@ function emptyResult(over: Partial<ProcessResult>): ProcessResult {
     stderr: Buffer.alloc(0),
     truncated: false,
     durationMs: 0,
+    spawnedBy: 'node',
     ...over,
   };
 }

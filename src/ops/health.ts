@@ -11,7 +11,8 @@
  *               as a miss and heals itself, but `cache verify --repair` should be run.
  * - remote      when the caller passes the configured remote: has() on a probe key.
  *               Unreachable (transient) is a warning (builds go on without it); refused
- *               credentials or a missing bucket are critical.
+ *               credentials, a missing bucket or a remote that cannot be opened at all
+ *               (`remoteError`, e.g. a malformed URL) are critical.
  * - lock        the workspace lock (`lock`, `lock.owner`) and the cache lock in the cache dir:
  *               held by a live process is ok, left by a dead one is a warning (the next run
  *               breaks it, but something crashed).
@@ -175,13 +176,14 @@ function checkLocks(cacheDir: string): HealthCheck {
 }
 
 /** Run every check (see the note above). `config` is the loaded, valid configuration. */
-export async function checkHealth(opts: { cacheDir: string; config: Config; remote?: BlobStore }): Promise<HealthReport> {
+export async function checkHealth(opts: { cacheDir: string; config: Config; remote?: BlobStore; remoteError?: string }): Promise<HealthReport> {
   const dir = await checkCacheDir(opts.cacheDir);
   const checks: HealthCheck[] = [dir, await checkDisk(opts.cacheDir)];
   if (dir.status !== 'critical') checks.push(await checkSample(opts.cacheDir));
   // The caller opens the configured remote (and reports a failure to open it): this module
   // stays free of the cloud SDKs.
   if (opts.remote !== undefined) checks.push(await checkRemote(opts.remote));
+  else if (opts.remoteError !== undefined) checks.push({ name: 'remote', status: 'critical', message: `cannot open the remote: ${opts.remoteError}` });
   checks.push(checkLocks(opts.cacheDir));
   checks.push({ name: 'config', status: 'ok', message: 'the configuration is valid' });
   return { status: worst(checks.map((c) => c.status)), checks };

@@ -8,6 +8,7 @@ import type { AuditLog } from '../ops/audit-log.js';
 import type { RunMetrics } from '../report/metrics-reporter.js';
 import { notFound } from './api-error.js';
 import type { TokenTable } from './auth.js';
+import type { HealthRemote } from './health-remote.js';
 import type { RunManager } from './run-manager.js';
 import type { ScheduleInfo } from './schedule.js';
 import type { ManifestCache } from './task-view.js';
@@ -34,6 +35,8 @@ export interface ServerContext {
   schedules(): ScheduleInfo[];
   /** Updates the metrics that are read, not counted (CAS size); cheap when called often. */
   refreshMetrics(): Promise<void>;
+  /** The configured remote cache for health checks (opened once; see health-remote.ts). */
+  healthRemote(): Promise<HealthRemote>;
 }
 
 /** The workspace named by `?workspace=` (default: the first); 404 when not served. */

@@ -14,6 +14,7 @@ import { openAuditLog } from '../ops/audit-log.js';
 import { createMetrics } from '../report/metrics-reporter.js';
 import { buildApp } from './app.js';
 import type { Reloadable, ServerContext } from './context.js';
+import { HealthRemoteHolder } from './health-remote.js';
 import { scanCasStats } from './metrics-exporter.js';
 import { RunManager, type RunLimits } from './run-manager.js';
 import { ScheduleError, Scheduler, systemClock } from './schedule.js';
@@ -146,6 +147,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let scheduler = startupStep(() => makeScheduler(loaded));
 
   let casCheckedAt = 0;
+  // The configuration health checks open the remote from (replaced on reload).
+  let loadedNow = loaded;
+  const healthRemote = new HealthRemoteHolder(opts.env, opts.cwd);
   const ctx: ServerContext = {
     workspaces,
     runs,
@@ -166,6 +170,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       }
       metrics.setCasStats(sums);
     },
+    healthRemote: () => healthRemote.get(loadedNow),
   };
 
   const s = loaded.config.server;
@@ -201,6 +206,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         scheduler.stop();
         scheduler = nextScheduler;
         current = nextCurrent;
+        loadedNow = next;
         runs.setLimits(limitsOf(next));
         scheduler.start();
         for (const w of next.warnings) opts.log(`reprovm: warning: ${w}`);
@@ -221,6 +227,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await Promise.race([closing, new Promise((r) => setTimeout(r, 5000).unref())]);
       app.server.closeAllConnections?.();
       await scheduler.flush();
+      await healthRemote.close();
       await audit?.close();
     },
   };

@@ -115,16 +115,21 @@ export function opsHandlers(ctx: ServerContext, roleOf: RoleOf) {
   };
 }
 
-/** The health of every served cache directory, merged (check names get the workspace prefix when several). */
+/**
+ * The health of every served cache directory, merged (check names get the workspace prefix when
+ * several), and of the configured remote cache, checked once (it is shared: no prefix).
+ */
 async function health(ctx: ServerContext): Promise<HealthReport> {
   const seen = new Set<string>();
   const checks: HealthReport['checks'][number][] = [];
   const several = new Set(ctx.workspaces.map((w) => w.cacheDir)).size > 1;
+  let remote = await ctx.healthRemote();
   for (const ws of ctx.workspaces) {
     if (seen.has(ws.cacheDir)) continue;
     seen.add(ws.cacheDir);
-    const report = await checkHealth({ cacheDir: ws.cacheDir, config: ctx.current().config });
-    for (const c of report.checks) checks.push(several ? { ...c, name: `${ws.name}: ${c.name}` } : { ...c });
+    const report = await checkHealth({ cacheDir: ws.cacheDir, config: ctx.current().config, ...remote });
+    remote = {};
+    for (const c of report.checks) checks.push(several && c.name !== 'remote' ? { ...c, name: `${ws.name}: ${c.name}` } : { ...c });
   }
   const status = checks.some((c) => c.status === 'critical') ? 'critical' : checks.some((c) => c.status === 'warning') ? 'warning' : 'ok';
   return { status, checks };

@@ -9,10 +9,12 @@
  * - `truncate`: a download's headers announce the full length, half the body is sent, then the
  *   connection is closed;
  * - `corrupt`: a download's body has bytes flipped (same length);
- * - `reset`: half of a download's body is sent, then the connection is reset (RST).
+ * - `reset`: half of a download's body is sent, then the connection is reset (RST);
+ * - `delay`: the request is forwarded after waiting `ms` (a slow but healthy server).
  *
  * Body faults apply to successful GET answers with a body; the others to every request. A
- * fault can be limited to the next `times` requests it applies to.
+ * fault can be limited to the requests a `match` predicate accepts (e.g. only PUTs, only CAS
+ * downloads) and to the next `times` requests it applies to.
  */
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -22,7 +24,11 @@ export type ProxyFault =
   | { readonly mode: 'down' }
   | { readonly mode: 'hang'; readonly times?: number }
   | { readonly mode: 'status'; readonly status: number; readonly times?: number }
-  | { readonly mode: 'truncate' | 'corrupt' | 'reset'; readonly times?: number };
+  | { readonly mode: 'truncate' | 'corrupt' | 'reset'; readonly times?: number }
+  | { readonly mode: 'delay'; readonly ms: number; readonly times?: number };
+
+/** Which requests a fault applies to (method and `path?query`). */
+export type FaultMatch = (req: { readonly method?: string | undefined; readonly url?: string | undefined }) => boolean;
 
 /** A running proxy. */
 export interface FaultProxy {
@@ -34,14 +40,18 @@ export interface FaultProxy {
   /** `METHOD path?query` of every request received since the last `resetCount`. */
   readonly log: readonly string[];
   resetCount(): void;
-  /** Sets (or with undefined clears) the fault; `down` closes the listener, anything else reopens it. */
-  setFault(fault: ProxyFault | undefined): Promise<void>;
+  /**
+   * Sets (or with undefined clears) the fault, for the requests `match` accepts (default: all);
+   * `down` closes the listener, anything else reopens it.
+   */
+  setFault(fault: ProxyFault | undefined, match?: FaultMatch): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** Starts a proxy to `127.0.0.1:upstreamPort`; `path` is appended to `endpoint` (azurite's account). */
 export async function startFaultProxy(upstreamPort: number, path = ''): Promise<FaultProxy> {
   let fault: ProxyFault | undefined;
+  let match: FaultMatch = () => true;
   let remaining = Infinity;
   let requests = 0;
   const log: string[] = [];
@@ -49,10 +59,11 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
   /** Connections with a hung request: cut when the fault changes, so they do not linger. */
   const hung = new Set<Socket>();
 
-  const take = (isBodyCandidate: boolean): ProxyFault | undefined => {
-    if (fault === undefined || fault.mode === 'down') return undefined;
+  /** The fault for this request and phase (before forwarding, or on a download's body), counted against `times`. */
+  const take = (req: IncomingMessage, phase: 'request' | 'body'): ProxyFault | undefined => {
+    if (fault === undefined || fault.mode === 'down' || !match(req)) return undefined;
     const body = fault.mode === 'truncate' || fault.mode === 'corrupt' || fault.mode === 'reset';
-    if (body && !isBodyCandidate) return undefined;
+    if (body !== (phase === 'body')) return undefined;
     if (remaining <= 0) return undefined;
     remaining -= 1;
     return fault;
@@ -61,7 +72,7 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests += 1;
     log.push(`${req.method ?? '?'} ${req.url ?? ''}`);
-    const early = fault?.mode === 'hang' || fault?.mode === 'status' ? take(false) : undefined;
+    const early = take(req, 'request');
     if (early?.mode === 'hang') {
       hung.add(req.socket); // accepted, never answered
       return;
@@ -73,11 +84,17 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
       res.end(body);
       return;
     }
+    if (early?.mode === 'delay') setTimeout(() => forward(req, res), early.ms);
+    else forward(req, res);
+  });
+
+  /** Passes the request upstream, applying a body fault to the answer if one is due. */
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
     const up = request(
       { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
       (ur) => {
         const len = Number(ur.headers['content-length'] ?? 0);
-        const bodyFault = req.method === 'GET' && (ur.statusCode ?? 0) < 300 && len > 1 ? take(true) : undefined;
+        const bodyFault = req.method === 'GET' && (ur.statusCode ?? 0) < 300 && len > 1 ? take(req, 'body') : undefined;
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         if (bodyFault === undefined) {
           ur.pipe(res);
@@ -118,7 +135,7 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
     );
     up.on('error', () => res.destroy());
     req.pipe(up);
-  });
+  };
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -147,8 +164,9 @@ export async function startFaultProxy(upstreamPort: number, path = ''): Promise<
       requests = 0;
       log.length = 0;
     },
-    setFault: async (f) => {
+    setFault: async (f, m) => {
       fault = f;
+      match = m ?? (() => true);
       remaining = f !== undefined && 'times' in f && f.times !== undefined ? f.times : Infinity;
       if (f?.mode === 'down') {
         await closeAll();

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI: integration tests run exactly what users run. */
@@ -74,6 +75,22 @@ export class Rig {
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A maker of rigs that are all removed when the test file ends. Call it at the top level of a
+ * test file: `const newRig = rigsRemovedAfter('reprovm-health-');`.
+ */
+export function rigsRemovedAfter(prefix: string): () => Rig {
+  const rigs: Rig[] = [];
+  after(() => {
+    for (const r of rigs) r.cleanup();
+  });
+  return () => {
+    const r = new Rig(prefix);
+    rigs.push(r);
+    return r;
+  };
 }
 
 export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<RunResult> {

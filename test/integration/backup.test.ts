@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { Rig, statuses } from '../helpers/rig.js';
+import { describe, it } from 'node:test';
+import { rigsRemovedAfter, statuses, type Rig } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver } from '../helpers/s3rver.js';
 
-const rigs: Rig[] = [];
-after(() => {
-  for (const r of rigs) r.cleanup();
-});
-function newRig(): Rig {
-  const r = new Rig('reprovm-backup-');
-  rigs.push(r);
-  return r;
-}
+const newRig = rigsRemovedAfter('reprovm-backup-');
 
 const task = (n: string, content: string): string => `task ${n} {\n  cmd = printf '${content}' > ${n}.txt; echo built ${n}\n  outputs = ${n}.txt\n}\n`;
 type Listed = { name: string; kind: string; parent: string | null; objects: number; problem?: string };

@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { Rig, collect, statuses } from '../helpers/rig.js';
+import { describe, it } from 'node:test';
+import { collect, rigsRemovedAfter, statuses } from '../helpers/rig.js';
 
-const rigs: Rig[] = [];
-after(() => {
-  for (const r of rigs) r.cleanup();
-});
-function newRig(): Rig {
-  const r = new Rig('reprovm-cache-ops-');
-  rigs.push(r);
-  return r;
-}
+const newRig = rigsRemovedAfter('reprovm-cache-ops-');
 
 /** A manifest of tasks that each write `kb` KiB of random (incompressible) bytes. */
 function randomTasks(names: readonly string[], kb: number, extra = ''): string {

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { Rig } from '../helpers/rig.js';
+import { describe, it } from 'node:test';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { startGcsFake } from '../helpers/gcs-fake.js';
+import { rigsRemovedAfter } from '../helpers/rig.js';
 
-const rigs: Rig[] = [];
-after(() => {
-  for (const r of rigs) r.cleanup();
-});
-function newRig(): Rig {
-  const r = new Rig('reprovm-health-');
-  rigs.push(r);
-  return r;
-}
+const newRig = rigsRemovedAfter('reprovm-health-');
 
 type Report = { status: string; checks: { name: string; status: string; message: string }[] };
 const check = (r: Report, name: string): { status: string; message: string } | undefined => r.checks.find((c) => c.name === name);
@@ -88,6 +82,41 @@ describe('reprovm health', () => {
     const gone = await rig.run(['health', '--json']);
     assert.equal(gone.code, 2, gone.stdout);
     assert.equal(check(JSON.parse(gone.stdout) as Report, 'remote')!.status, 'critical');
+  });
+
+  it('the remote check retries a transient failure with the [remote] settings, like a run does', async () => {
+    const gcs = await startGcsFake();
+    const proxy = await startFaultProxy(gcs.port);
+    try {
+      gcs.createBucket('health');
+      const rig = newRig();
+      rig.write({ 'reprovm.conf': `[remote]\nurl = gs://health/p\nendpoint = ${proxy.endpoint}\nretries = 2\nconnect_timeout_seconds = 2\n` });
+      await proxy.setFault({ mode: 'status', status: 503, times: 2 });
+      const r = await rig.run(['health', '--json']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(check(JSON.parse(r.stdout) as Report, 'remote')!.message, /reachable and authorised/);
+      // Two failures, then the retry that worked (a missing key also makes the adapter look at the bucket).
+      assert.equal(proxy.log.filter((l) => l.includes('probe')).length, 3, proxy.log.join('\n'));
+      // With retries = 0 the same blip is a warning.
+      proxy.resetCount();
+      await proxy.setFault({ mode: 'status', status: 503, times: 1 });
+      const once = await rig.run(['health', '--json'], { env: { REPROVM_REMOTE_RETRIES: '0' } });
+      assert.equal(once.code, 1, once.stdout + once.stderr);
+      assert.equal(check(JSON.parse(once.stdout) as Report, 'remote')!.status, 'warning');
+    } finally {
+      await proxy.stop();
+      await gcs.stop();
+    }
+  });
+
+  it('a remote URL that cannot be used is critical, with the reason', async () => {
+    const rig = newRig();
+    rig.write({ 'reprovm.conf': '[remote]\nurl = ftp://host/cache\n' });
+    const r = await rig.run(['health', '--json']);
+    assert.equal(r.code, 2, r.stdout);
+    const remote = check(JSON.parse(r.stdout) as Report, 'remote')!;
+    assert.equal(remote.status, 'critical');
+    assert.match(remote.message, /^cannot open the remote: cannot use the remote cache ftp:\/\/host\/cache: unknown remote scheme/);
   });
 
   it('exit 2 (critical) on an invalid configuration', async () => {

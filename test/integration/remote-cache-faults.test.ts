@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { RunEvent } from '../../src/events/events.js';
 import type { FileDigest } from '../../src/hash/digest.js';
-import { startFaultProxy, type FaultProxy, type ProxyFault } from '../helpers/remote-fault-proxy.js';
+import { startFaultProxy, type FaultMatch, type FaultProxy, type ProxyFault } from '../helpers/fault-proxy.js';
 import { collect, Rig } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -44,7 +44,7 @@ const flagsFor = (endpoint: string): string[] => ['--remote', `s3://${BUCKET}/p`
 
 before(async () => {
   server = await startS3rver();
-  proxy = await startFaultProxy(server.endpoint);
+  proxy = await startFaultProxy(server.port);
   seeded = machine();
   const init = await seeded.run(['cache', 'init-remote', ...flagsFor(server.endpoint)], { env: env() });
   assert.equal(init.code, 0, init.stderr);
@@ -53,7 +53,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
 });
 after(async () => {
-  await proxy.close();
+  await proxy.stop();
   await server.stop();
   for (const r of rigs) r.cleanup();
 });
@@ -101,12 +101,12 @@ function once(kinds: string[], kind: string): void {
   assert.equal(new Set(kinds).size, kinds.length, `no kind twice: ${JSON.stringify(kinds)}`);
 }
 
-const cas = (req: { method?: string; url?: string }): boolean => req.method === 'GET' && (req.url ?? '').includes('/cas/');
-const every = (): boolean => true;
+const cas: FaultMatch = (req) => req.method === 'GET' && (req.url ?? '').includes('/cas/');
+const every: FaultMatch = () => true;
 
 describe('remote faults never fail a build', () => {
   test('through the proxy without faults, B restores everything from the remote', async () => {
-    proxy.setFault({ type: 'pass' });
+    await proxy.setFault(undefined);
     const o = await buildThrough(proxy.endpoint);
     assert.equal(restoredFromRemote(o), N);
     assert.deepEqual(o.kinds, []);
@@ -123,20 +123,20 @@ describe('remote faults never fail a build', () => {
     outage(o.kinds);
   });
 
-  const matrix: [string, ProxyFault, (req: { method?: string; url?: string }) => boolean, string[]][] = [
-    ['server hangs', { type: 'hang' }, every, ['outage']],
-    ['500', { type: 'status', status: 500 }, every, ['outage']],
-    ['503', { type: 'status', status: 503 }, every, ['outage']],
-    ['429', { type: 'status', status: 429 }, every, ['outage']],
-    ['401', { type: 'status', status: 401 }, every, ['auth']],
-    ['403', { type: 'status', status: 403 }, every, ['auth']],
-    ['truncated body', { type: 'truncate' }, cas, ['integrity', 'outage']],
-    ['wrong bytes', { type: 'corrupt' }, cas, ['integrity']],
-    ['reset mid-body', { type: 'reset' }, cas, ['outage', 'integrity']],
+  const matrix: [string, ProxyFault, FaultMatch, string[]][] = [
+    ['server hangs', { mode: 'hang' }, every, ['outage']],
+    ['500', { mode: 'status', status: 500 }, every, ['outage']],
+    ['503', { mode: 'status', status: 503 }, every, ['outage']],
+    ['429', { mode: 'status', status: 429 }, every, ['outage']],
+    ['401', { mode: 'status', status: 401 }, every, ['auth']],
+    ['403', { mode: 'status', status: 403 }, every, ['auth']],
+    ['truncated body', { mode: 'truncate' }, cas, ['integrity', 'outage']],
+    ['wrong bytes', { mode: 'corrupt' }, cas, ['integrity']],
+    ['reset mid-body', { mode: 'reset' }, cas, ['outage', 'integrity']],
   ];
   for (const [name, fault, match, expected] of matrix) {
     test(name, async () => {
-      proxy.setFault(fault, match);
+      await proxy.setFault(fault, match);
       try {
         const o = await buildThrough(proxy.endpoint);
         assert.equal(restoredFromRemote(o), 0, 'nothing restored from a faulty remote');
@@ -147,27 +147,27 @@ describe('remote faults never fail a build', () => {
           assert.ok(expected.includes(o.kinds[0]!), `${o.kinds[0]} in ${expected.join('|')}`);
         }
       } finally {
-        proxy.setFault({ type: 'pass' });
+        await proxy.setFault(undefined);
       }
     });
   }
 
   test('breaker: after the threshold the remote is not called for the rest of the run; one warning', async () => {
-    proxy.setFault({ type: 'status', status: 503 }, every);
-    proxy.resetCounts();
+    await proxy.setFault({ mode: 'status', status: 503 }, every);
+    proxy.resetCount();
     try {
       const o = await buildThrough(proxy.endpoint, { REPROVM_REMOTE_BREAKER_THRESHOLD: '2', REPROVM_REMOTE_UPLOAD_CONCURRENCY: '1' });
       once(o.kinds, 'breaker');
       // Without the breaker: N lookups and N uploads, each tried twice (REPROVM_REMOTE_RETRIES=1) = 4N requests.
       // With it: the 2 failures that open it, plus at most one upload check that started before, each tried twice.
-      assert.ok(proxy.counts.total <= 6, `requests: ${JSON.stringify(proxy.counts)}`);
+      assert.ok(proxy.requests <= 6, `requests: ${proxy.log.join(', ')}`);
     } finally {
-      proxy.setFault({ type: 'pass' });
+      await proxy.setFault(undefined);
     }
   });
 
   test('the run waits for slow uploads with a progress line, and they all arrive', async () => {
-    proxy.setFault({ type: 'delay', ms: 300 }, (req) => req.method === 'PUT');
+    await proxy.setFault({ mode: 'delay', ms: 300 }, (req) => req.method === 'PUT');
     try {
       const rig = machine();
       rig.write({ 'manifest.txt': MANIFEST.replaceAll('/dev/urandom', '/dev/zero') });
@@ -178,7 +178,7 @@ describe('remote faults never fail a build', () => {
       assert.doesNotMatch(r.stderr, /\r|\x1b/, 'plain lines off a terminal');
       assert.match(r.stdout, new RegExp(`; remote: 0 hits, 0 B down, [\\d.]+ [KM]iB up`));
     } finally {
-      proxy.setFault({ type: 'pass' });
+      await proxy.setFault(undefined);
     }
   });
 
@@ -187,7 +187,7 @@ describe('remote faults never fail a build', () => {
     const direct = ['--remote', `s3://${bucket}/p`, '--remote-endpoint', server.endpoint];
     const rig = machine();
     assert.equal((await rig.run(['cache', 'init-remote', ...direct], { env: env() })).code, 0);
-    proxy.setFault({ type: 'delay', ms: 1500 }, (req) => req.method === 'PUT');
+    await proxy.setFault({ mode: 'delay', ms: 1500 }, (req) => req.method === 'PUT');
     try {
       const child = rig.spawn(['-j', '4', '--remote', `s3://${bucket}/p`, '--remote-endpoint', proxy.endpoint, 'manifest.txt'], {
         env: env({ REPROVM_REMOTE_UPLOAD_CONCURRENCY: '3' }),
@@ -203,7 +203,7 @@ describe('remote faults never fail a build', () => {
       const r = await collect(child, 30_000);
       assert.equal(r.code, 130, stderr + r.stderr);
     } finally {
-      proxy.setFault({ type: 'pass' });
+      await proxy.setFault(undefined);
     }
     // Every record that made it has all its blobs (cache verify --remote checks exactly that).
     const verify = await rig.run(['cache', 'verify', '--remote', `s3://${bucket}/p`, '--json'], { env: env({ REPROVM_REMOTE_ENDPOINT: server.endpoint }) });

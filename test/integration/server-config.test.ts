@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -162,6 +162,32 @@ describe('serve: health', () => {
     assert.equal(r.status, 503);
     assert.equal(r.json.status, 'critical');
     assert.ok(r.json.checks.some((c: { status: string; message: string }) => c.status === 'critical' && /not a directory/.test(c.message)));
+  });
+
+  test('GET /health checks the configured remote: a directory that exists is ok, a missing one is critical', async () => {
+    await server?.stop('SIGTERM');
+    const remoteRig = new Rig('reprovm-serve-health-remote-');
+    try {
+      remoteRig.write({ 'manifest.txt': manifest('remote'), 'remote/.keep': '', 'reprovm.conf': '[remote]\nurl = remote\n\n[audit]\nenabled = 0\n' });
+      server = await startServe(['manifest.txt'], { cwd: remoteRig.dir });
+      const api = new ApiClient(server.url, new OpenApiChecker());
+      const remoteCheck = (r: { json: { checks: { name: string; status: string; message: string }[] } }) => r.json.checks.find((c) => c.name === 'remote');
+      const ok = await api.get('/health');
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(remoteCheck(ok)?.status, 'ok', ok.text);
+      assert.match(remoteCheck(ok)?.message ?? '', /dir .*remote is reachable and authorised/);
+      rmSync(remoteRig.path('remote'), { recursive: true });
+      // Answers are shared for a second: wait for a fresh one.
+      await new Promise((r) => setTimeout(r, 1100));
+      const gone = await api.get('/health');
+      assert.equal(gone.status, 503, gone.text);
+      assert.equal(remoteCheck(gone)?.status, 'critical', gone.text);
+      assert.match(remoteCheck(gone)?.message ?? '', /does not exist/);
+    } finally {
+      await server?.stop('SIGTERM');
+      server = undefined;
+      remoteRig.cleanup();
+    }
   });
 });
 

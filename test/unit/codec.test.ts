@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import {
-  BLOCK_SIZE, CodecError, HEADER_SIZE, createDecoder, createEncoder, decodeBuffer, encodeBuffer, encodeHeader,
+  BLOCK_SIZE, CodecError, HEADER_SIZE, createDecoder, createEncoder, createStepDecoder, decodeBuffer, encodeBuffer, encodeHeader,
   loadNatives, normalizeLevel, parseHeader, type CodecName,
 } from '../../src/cas/codec.js';
 
@@ -158,4 +158,56 @@ describe('codec natives', () => {
     const back = decodeBuffer(natives, obj);
     assert.ok(back.ok && back.value.equals(Buffer.concat([a, b])));
   });
+});
+
+/** Runs `payload` through a step decoder in `pieces`-sized inputs and `out`-sized output buffers. */
+async function stepDecode(codec: CodecName, payload: Buffer, pieces: number, out: number): Promise<Buffer> {
+  const dec = createStepDecoder(await loadNatives([codec]), codec);
+  const dst = Buffer.alloc(out);
+  const parts: Buffer[] = [];
+  for (let off = 0; off < payload.length || off === 0; off += pieces) {
+    let src = payload.subarray(off, off + pieces);
+    for (;;) {
+      const [produced, consumed] = dec.step(src, dst);
+      parts.push(Buffer.from(dst.subarray(0, produced)));
+      src = src.subarray(consumed);
+      if (src.length === 0 && produced < dst.length) break;
+    }
+    if (payload.length === 0) break;
+  }
+  dec.finish();
+  return Buffer.concat(parts);
+}
+
+describe('streaming decoders', () => {
+  // One input chunk that decodes to an exact multiple of the 1 MiB output buffer: the call made
+  // to drain the full buffer produces nothing and returns the next frame's hint, which the old
+  // zstd decoder took for "inside a frame" and reported as truncation.
+  for (const size of [BLOCK_SIZE, 2 * BLOCK_SIZE, 3 * BLOCK_SIZE + 1]) {
+    it(`zstd: one chunk decoding to ${size} bytes is not reported as truncated`, async () => {
+      const natives = await loadNatives(['zstd']);
+      const raw = compressible(size);
+      const payload = encodeBuffer(natives, raw, 'zstd', 3).subarray(HEADER_SIZE);
+      const back: Buffer[] = [];
+      await pipeline(Readable.from([payload]), createDecoder(natives, 'zstd'), async (src: AsyncIterable<Buffer>) => {
+        for await (const c of src) back.push(c);
+      });
+      assert.ok(Buffer.concat(back).equals(raw));
+      assert.ok((await stepDecode('zstd', payload, payload.length, BLOCK_SIZE)).equals(raw));
+    });
+  }
+
+  for (const codec of CODECS) {
+    it(`${codec}: the step decoder fills small caller buffers and detects truncation`, async () => {
+      const natives = await loadNatives([codec]);
+      const raw = Buffer.concat([compressible(BLOCK_SIZE + 333), randomBytes(BLOCK_SIZE + 77)]);
+      const payload = encodeBuffer(natives, raw, codec, 3).subarray(HEADER_SIZE);
+      for (const [pieces, out] of [[65_536, 4096], [7, 1 << 20], [payload.length, 1000]] as const) {
+        assert.ok((await stepDecode(codec, payload, pieces, out)).equals(raw), `${pieces}/${out}`);
+      }
+      if (codec !== 'none') {
+        await assert.rejects(stepDecode(codec, payload.subarray(0, payload.length - 5), 65_536, 4096), CodecError);
+      }
+    });
+  }
 });

@@ -10,10 +10,10 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
 import { CacheLockBusyError } from '../../ops/cache-lock.js';
 import { formatBytes } from '../../ops/gc-units.js';
+import { openDestination } from '../../ops/open-remote.js';
 import type { BlobStore } from '../../remote/blob-store.js';
 import { positiveInt } from '../parse-option.js';
-import { describeError, openOpsContext, withGlobals, withOpsOptions, type OpsContext, type OpsIo, type OpsOptions } from './ops-context.js';
-import { openDestination } from './remote-access.js';
+import { describeError, openOpsContext, withOpsOptions, type OpsContext, type OpsIo, type OpsOptions } from './ops-context.js';
 
 /**
  * The backup modules, loaded on first use: they pull in node-tar, which the other commands
@@ -51,11 +51,11 @@ export function registerBackupCommand(program: Command, io: OpsIo, done: (code: 
     location: string | undefined,
     fn: (ctx: OpsContext, store: BlobStore) => Promise<number>,
   ): Promise<void> => {
-    const ctx = openOpsContext(withGlobals(program, opts), io);
+    const ctx = openOpsContext(opts, io);
     if (ctx === undefined) return done(EXIT_USAGE);
     let store: BlobStore | undefined;
     try {
-      store = await openDestination(backupLocation(location, ctx.loaded.config, ctx.cacheDir), ctx.loaded.config, io.env, io.cwd);
+      store = await openDestination(backupLocation(location, ctx.loaded.config, ctx.cacheDir), ctx.loaded, io.env, io.cwd);
       done(await fn(ctx, store));
     } catch (error) {
       io.stderr.write(`reprovm: error: ${describeError(error)}\n`);

@@ -238,7 +238,7 @@ export function formatRemoteStats(s: RemoteStats): string {
 export async function remoteCacheVerify(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<RemoteVerifyReport> {
   const { store, signingKey } = await openForInspection(flag, loaded, io);
   try {
-    return await verifyRemote(store, { ...(signingKey === undefined ? {} : { signingKey }), concurrency: Number(loaded.config.remote.upload_concurrency) });
+    return await verifyRemote(store, { ...(signingKey === undefined ? {} : { signingKey }), concurrency: loaded.config.remote.upload_concurrency });
   } finally {
     await store.close().catch(() => undefined);
   }

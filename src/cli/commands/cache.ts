@@ -9,7 +9,7 @@ import { gcCache, type GcReport } from '../../ops/cache-gc.js';
 import { cacheStats, type CacheStats } from '../../ops/cache-stats.js';
 import { verifyCache, type VerifyReport } from '../../ops/cache-verify.js';
 import { formatBytes, parseAge, parseSize } from '../../ops/gc-units.js';
-import { describeError, openOpsContext, withGlobals, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
+import { describeError, openOpsContext, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
 import { formatRemoteStats, formatRemoteVerify, remoteCacheStats, remoteCacheVerify } from './cache-remote.js';
 
 const EXIT_OK = 0;
@@ -72,7 +72,7 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
     io.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
   };
   const guarded = async (opts: OpsOptions, fn: (ctx: NonNullable<ReturnType<typeof openOpsContext>>) => Promise<number>): Promise<void> => {
-    const ctx = openOpsContext(withGlobals(program, opts), io);
+    const ctx = openOpsContext(opts, io);
     if (ctx === undefined) return done(EXIT_USAGE);
     try {
       done(await fn(ctx));
@@ -93,9 +93,8 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
     .option('--json', 'print the report as JSON')
     .action((opts: OpsOptions & { maxSize?: number; maxAge?: number; grace?: number; dryRun?: boolean; json?: boolean }) =>
       guarded(opts, async (ctx) => {
-        // Number(): the schema's value types are being reworked; the loader already validated both.
-        const mb = Number(ctx.loaded.config.cache.max_cache_size_mb);
-        const days = Number(ctx.loaded.config.cache.max_age_days);
+        const mb = ctx.loaded.config.cache.max_cache_size_mb;
+        const days = ctx.loaded.config.cache.max_age_days;
         const maxBytes = opts.maxSize ?? (mb > 0 ? mb * 1024 * 1024 : undefined);
         const maxAgeMs = opts.maxAge ?? (days > 0 ? days * 86_400_000 : undefined);
         if (maxBytes === undefined && maxAgeMs === undefined) {

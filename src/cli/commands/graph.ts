@@ -5,6 +5,7 @@ import { renderJson } from '../../graph/render-json.js';
 import { renderMermaid } from '../../graph/render-mermaid.js';
 import { graphView, statusSymbol } from '../../graph/view.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
+import { loadCliConfig, type ConfigFlags } from '../cli-config.js';
 import { loadManifest } from '../load-manifest.js';
 import type { CliIo } from './run.js';
 
@@ -14,7 +15,7 @@ export const GRAPH_FORMATS = ['ascii', 'dot', 'mermaid', 'json'] as const;
 export type GraphFormat = (typeof GRAPH_FORMATS)[number];
 
 /** Options of `reprovm graph` as commander parses them. */
-export interface GraphOptions {
+export interface GraphOptions extends ConfigFlags {
   format: GraphFormat;
   color: boolean;
   allowAbsoluteInputs?: boolean;
@@ -24,8 +25,11 @@ export interface GraphOptions {
  * `reprovm graph <manifest> [targets...]`: prints the selected tasks and their edges (inferred
  * ones marked) with the status of the last run in the workspace, as an ASCII tree (the same as
  * `--graph`), Graphviz DOT, a mermaid flowchart or versioned JSON. Returns the exit code.
+ * The workspace's configuration is loaded like every command's (`--config`): a bad one is an
+ * error (exit 2), its warnings are printed.
  */
 export async function graphCommandLine(manifestFile: string, targets: string[], opts: GraphOptions, io: CliIo): Promise<number> {
+  loadCliConfig(opts, io, path.dirname(path.resolve(manifestFile))).logger.close();
   const color = opts.format === 'ascii' && opts.color && !io.env.NO_COLOR && io.stdout.isTTY === true;
   const { manifest, graph, selected } = await loadManifest(manifestFile, targets, { color, allowAbsoluteInputs: opts.allowAbsoluteInputs === true });
   const state = loadWorkspaceState(manifest.workspace);

@@ -4,9 +4,8 @@
  */
 import type { Command } from 'commander';
 import { checkHealth, healthExitCode, type HealthReport } from '../../ops/health.js';
-import type { BlobStore } from '../../remote/blob-store.js';
-import { describeError, loadOpsContext, withGlobals, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
-import { openConfiguredRemote } from './remote-access.js';
+import { remoteForHealth } from '../../ops/open-remote.js';
+import { loadOpsContext, withOpsOptions, type OpsIo, type OpsOptions } from './ops-context.js';
 
 /** Human text of a health report. */
 export function formatHealth(r: HealthReport): string {
@@ -21,27 +20,16 @@ export function registerHealthCommand(program: Command, io: OpsIo, done: (code: 
     .description('check the cache dir, free disk, a sample of the cache, the remote, locks and the config; exit 0 ok / 1 warning / 2 critical')
     .option('--json', 'print the report as JSON: {status, checks: [{name, status, message}]}')
     .action(async (opts: OpsOptions & { json?: boolean }) => {
-      const loaded = loadOpsContext(withGlobals(program, opts), io);
+      const loaded = loadOpsContext(opts, io);
       let report: HealthReport;
       if (!loaded.ok) {
         // The configuration itself is broken: that alone is critical.
         report = { status: 'critical', checks: [{ name: 'config', status: 'critical', message: loaded.message }] };
       } else {
         const ctx = loaded.ctx;
-        let remote: BlobStore | undefined;
-        let remoteProblem: string | undefined;
+        const { remote, remoteError } = await remoteForHealth(ctx.loaded, io.env, io.cwd);
         try {
-          remote = await openConfiguredRemote(ctx.loaded.config, io.env, io.cwd);
-        } catch (error) {
-          remoteProblem = describeError(error);
-        }
-        try {
-          report = await checkHealth({ cacheDir: ctx.cacheDir, config: ctx.loaded.config, ...(remote ? { remote } : {}) });
-          if (remoteProblem !== undefined) {
-            const checks = [...report.checks];
-            checks.splice(checks.length - 2, 0, { name: 'remote', status: 'critical', message: `cannot open the remote: ${remoteProblem}` });
-            report = { status: 'critical', checks };
-          }
+          report = await checkHealth({ cacheDir: ctx.cacheDir, config: ctx.loaded.config, ...(remote ? { remote } : {}), ...(remoteError ? { remoteError } : {}) });
         } finally {
           await remote?.close();
           await ctx.close();

@@ -1,13 +1,16 @@
 /**
  * What the maintenance commands (`cache`, `health`, `backup`) start from: the configuration
  * (`--config`, `REPROVM_CONFIG`, ./reprovm.conf, ...; env overrides), the cache directory
- * (`--cache-dir`, else `cache_dir`, else ./.reprovm) and the audit log when enabled.
+ * (`--cache-dir`, else `cache_dir`, else ./.reprovm) and the audit log when enabled. Options
+ * given before the subcommand (`reprovm --config FILE cache stats`) reach it through main.ts's
+ * preAction hook (global-options.ts).
  */
 import type { Command } from 'commander';
 import { ConfigError, type LoadedConfig } from '../../config/load.js';
 import { openAuditLog, type AuditEventType, type AuditLog } from '../../ops/audit-log.js';
 import { loadCliConfig, withConfigOptions, type ConfigFlags } from '../cli-config.js';
 import { resolveOpsCacheDir } from '../cache-location.js';
+import { environmentSecrets } from '../run-audit-notify.js';
 
 /** The streams and environment a maintenance command gets from main.ts. */
 export interface OpsIo {
@@ -38,16 +41,6 @@ export function withOpsOptions(cmd: Command): Command {
 }
 
 /**
- * The options of a maintenance subcommand merged over the program-level ones, so that
- * `reprovm --config FILE cache stats` works like `reprovm cache stats --config FILE`.
- */
-export function withGlobals<T extends object>(program: Command, local: T): T & OpsOptions {
-  const g = program.opts<OpsOptions>();
-  const globals = Object.fromEntries((['config', 'cacheDir', 'logLevel', 'logFile'] as const).filter((k) => g[k] !== undefined).map((k) => [k, g[k]]));
-  return { ...globals, ...local };
-}
-
-/**
  * Load config and cache dir. A bad configuration is a value (`message`, one line per problem);
  * unknown-key warnings are printed on stderr.
  */
@@ -61,7 +54,8 @@ export function loadOpsContext(opts: OpsOptions, io: OpsIo): { ok: true; ctx: Op
     return { ok: false, message: error.problems.join('; ') };
   }
   const cacheDir = resolveOpsCacheDir(opts.cacheDir, loaded, io.cwd);
-  const audit = openAuditLog(loaded.config, cacheDir, { warn: (m) => io.stderr.write(`reprovm: warning: ${m}\n`) });
+  // Secrets held only in the environment (signing key, cloud keys) are redacted like configured ones.
+  const audit = openAuditLog(loaded.config, cacheDir, { extraSecrets: environmentSecrets(io.env), warn: (m) => io.stderr.write(`reprovm: warning: ${m}\n`) });
   const ctx: OpsContext = {
     loaded,
     cacheDir,

@@ -9,6 +9,7 @@ import { checkReproAfterRun, RunKeyCollector } from '../../exec/check-repro.js';
 import type { StrictMode } from '../../exec/hermeticity.js';
 import { planBuild } from '../../exec/plan.js';
 import { ProcessGroups, signalExitCode } from '../../exec/process-runner.js';
+import { chooseSpawner } from '../../exec/spawn-select.js';
 import { renderAscii, type TaskStatusSymbol } from '../../graph/render.js';
 import { LockBusyError, lockWorkspace } from '../../ops/lock.js';
 import type { OutputMode } from '../../report/human-lines.js';
@@ -155,7 +156,10 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   let remoteTier: RemoteTier | undefined;
   // Failed attempts that will be retried count toward the breaker too (a dead remote opens it fast).
   const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env, (e) => remoteTier?.noteRetry(e)) : undefined;
-  const groups = new ProcessGroups();
+  // posix_spawn addon when it is built (REPROVM_SPAWNER=node|native|auto; see README Performance).
+  const spawnChoice = chooseSpawner(io.env['REPROVM_SPAWNER']);
+  if (spawnChoice.warning) io.stderr.write(`reprovm: warning: ${spawnChoice.warning}\n`);
+  const groups = new ProcessGroups(spawnChoice.spawner);
   let interruptSignal: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interruptSignal) {

@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "reprovm_spawn",
+      "sources": ["native/spawn.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [["OS!='linux'", {"type": "none", "sources!": ["native/spawn.c"]}]]
+    }
+  ]
+}

@@ -4,17 +4,18 @@
  *   BENCH_REPS=5         repetitions of fast scenarios (no-op, one input changed, small cold runs)
  *   BENCH_SLOW_REPS=3    repetitions of slow scenarios (cold and restore of (c) and (d))
  *   BENCH_NODE_REPS=10   samples of `node -e 0`
- *   BENCH_ONLY=a,b       workloads to run: any of a, b, c, d, hash, strict, load, remote (default: all)
+ *   BENCH_ONLY=a,b       workloads to run: any of a, b, c, d, hash, strict, load, remote, spawn (default: all)
  *   BENCH_LOAD_SECONDS=30  duration of each API load measurement (see load.ts)
  *   BENCH_JOBS=8         -j for reprovm, make and ninja
  *   BENCH_KEEP=1         keep this run's bench/work/run-<pid> afterwards (default: removed)
+ *   BENCH_RESULTS=file   where the results go (default: bench/RESULTS.md); sections not run are kept from it
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WORKLOAD_IDS = ['a', 'b', 'c', 'd'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
-export const SECTION_IDS = [...WORKLOAD_IDS, 'hash', 'strict', 'load', 'remote'] as const;
+export const SECTION_IDS = [...WORKLOAD_IDS, 'hash', 'strict', 'load', 'remote', 'spawn'] as const;
 export type SectionId = (typeof SECTION_IDS)[number];
 
 export interface BenchConfig {
@@ -35,6 +36,8 @@ export interface BenchConfig {
   readonly runDir: string;
   /** bin/reprovm.js */
   readonly cli: string;
+  /** The results file (bench/RESULTS.md unless BENCH_RESULTS says otherwise). */
+  readonly resultsFile: string;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -73,5 +76,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     workDir: path.join(root, 'bench', 'work'),
     runDir: path.join(root, 'bench', 'work', `run-${process.pid}`),
     cli: path.join(root, 'bin', 'reprovm.js'),
+    resultsFile: path.resolve(env['BENCH_RESULTS'] || path.join(root, 'bench', 'RESULTS.md')),
   };
 }

@@ -26,11 +26,15 @@ export interface Target {
   readonly threshold: string;
   /** undefined: not measured in this run (workload not selected, tool missing). */
   readonly pass: boolean | undefined;
+  /** The section (BENCH_ONLY id, or `node`) whose measurement this is; run.ts tags the rows. */
+  readonly section?: string;
 }
 
 export interface MicroRow {
   readonly name: string;
   readonly value: string;
+  /** As {@link Target.section}. */
+  readonly section?: string;
 }
 
 type Align = 'l' | 'r';
@@ -80,40 +84,59 @@ function scenarioLabel(r: WorkloadResult, sc: ScenarioId): string {
 }
 
 export function resultsTable(results: readonly WorkloadResult[], tools: readonly Tool[]): string {
+  return resultsTableOf(results.flatMap((r) => workloadRows(r, tools)), tools);
+}
+
+/** The workloads table of rows made by {@link workloadRows} (possibly of several runs). */
+export function resultsTableOf(rows: readonly (readonly string[])[], tools: readonly Tool[]): string {
   const peers = tools.filter((t) => t !== 'reprovm');
   const headers = ['workload', 'scenario', 'reps', 'reprovm', ...peers, ...peers.map((p) => `reprovm/${p}`), 'reprovm peak RSS'];
   const align: Align[] = ['l', 'l', 'r', 'r', ...peers.map((): Align => 'r'), ...peers.map((): Align => 'r'), 'r'];
-  const rows: string[][] = [];
-  for (const r of results) {
-    for (const sc of ['cold', 'noop', 'firstNoop', 'touch', 'restore'] as const) {
-      if (!r.cells.has(sc)) continue;
-      const ours = cellMedian(r, sc, 'reprovm');
-      const theirs = peers.map((p) => cellMedian(r, sc, p));
-      rows.push([
-        `(${r.workload.id}) ${r.workload.title}`,
-        scenarioLabel(r, sc),
-        String(r.reps[sc]),
-        fmtMs(ours),
-        ...theirs.map(fmtMs),
-        ...theirs.map((t) => fmtRatio(ratio(ours, t))),
-        fmtMb(r.cells.get(sc)?.get('reprovm')?.maxRssKb),
-      ]);
-    }
-  }
   return table(headers, rows, align);
 }
 
+/** The rows of one workload in the workloads table. */
+export function workloadRows(r: WorkloadResult, tools: readonly Tool[]): string[][] {
+  const peers = tools.filter((t) => t !== 'reprovm');
+  const rows: string[][] = [];
+  for (const sc of ['cold', 'noop', 'firstNoop', 'touch', 'restore'] as const) {
+    if (!r.cells.has(sc)) continue;
+    const ours = cellMedian(r, sc, 'reprovm');
+    const theirs = peers.map((p) => cellMedian(r, sc, p));
+    rows.push([
+      `(${r.workload.id}) ${r.workload.title}`,
+      scenarioLabel(r, sc),
+      String(r.reps[sc]),
+      fmtMs(ours),
+      ...theirs.map(fmtMs),
+      ...theirs.map((t) => fmtRatio(ratio(ours, t))),
+      fmtMb(r.cells.get(sc)?.get('reprovm')?.maxRssKb),
+    ]);
+  }
+  return rows;
+}
+
+/** A target as a row of the targets table. */
+export function targetRow(t: Target): string[] {
+  return [t.name, t.measured, t.threshold, t.pass === undefined ? 'n/a' : t.pass ? 'PASS' : 'FAIL'];
+}
+
 export function targetsTable(targets: readonly Target[]): string {
-  const verdict = (p: boolean | undefined): string => (p === undefined ? 'n/a' : p ? 'PASS' : 'FAIL');
-  return table(
-    ['target', 'measured', 'threshold', 'result'],
-    targets.map((t) => [t.name, t.measured, t.threshold, verdict(t.pass)]),
-    ['l', 'l', 'l', 'l'],
-  );
+  return targetsTableOf(targets.map(targetRow));
+}
+
+/** The targets table of rows made by {@link targetRow}. */
+export function targetsTableOf(rows: readonly (readonly string[])[]): string {
+  return table(['target', 'measured', 'threshold', 'result'], rows, ['l', 'l', 'l', 'l']);
 }
 
 export function microTable(rows: readonly MicroRow[]): string {
-  return table(['measurement', 'median'], rows.map((r) => [r.name, r.value]), ['l', 'r']);
+  return microTableOf(rows.map((r) => [r.name, r.value]));
+}
+
+/** The micro-benchmark table of `[name, value]` rows. */
+export function microTableOf(rows: readonly (readonly string[])[]): string {
+  return table(['measurement', 'median'], rows, ['l', 'r']);
 }
 
 export function resultsMarkdown(args: {
@@ -124,8 +147,15 @@ export function resultsMarkdown(args: {
   targets: string;
   notes: readonly string[];
   warnings: readonly string[];
+  /** Sections shown as measured by an earlier run (`BENCH_ONLY` ran others), with their dates. */
+  kept?: readonly string[];
+  /** Hand-written chapters kept from an earlier file. */
+  extras?: readonly string[];
+  /** The data block that ends the file (results-file.ts). */
+  data?: string;
 }): string {
   const { env, cfg } = args;
+  const kept = args.kept ?? [];
   const load = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
   const sections = [...cfg.only].join(', ');
   return `# reprovm benchmark results
@@ -139,7 +169,7 @@ export function resultsMarkdown(args: {
 - Whole benchmark: ${(env.wallMs / 60000).toFixed(1)} min
 
 All times are medians of wall-clock time per run, process start to exit. MB = 10^6 bytes.
-${args.warnings.length > 0 ? `\n**Warnings**\n\n${args.warnings.map((w) => `- ${w}`).join('\n')}\n` : ''}
+${kept.length > 0 ? `\nThis run measured ${sections} (the date and machine above are its own). Kept as last measured: ${kept.join(', ')}.\n` : ''}${args.warnings.length > 0 ? `\n**Warnings**\n\n${args.warnings.map((w) => `- ${w}`).join('\n')}\n` : ''}
 ## Targets
 
 ${args.targets}
@@ -152,7 +182,7 @@ ${args.results}
 
 ${args.micro}
 
-## Notes
+${(args.extras ?? []).map((e) => `${e}\n\n`).join('')}## Notes
 
 ${args.notes.map((n) => `- ${n}`).join('\n')}
 
@@ -160,7 +190,7 @@ ${args.notes.map((n) => `- ${n}`).join('\n')}
 
 \`\`\`sh
 npm run bench                      # builds dist/, then runs everything (about 10-15 min on 2 cores)
-BENCH_ONLY=a,b npm run bench       # only some sections: a, b, c, d, hash, strict, load, remote
+BENCH_ONLY=a,b npm run bench       # only some sections: a, b, c, d, hash, strict, load, remote, spawn
 BENCH_ONLY=load BENCH_LOAD_SECONDS=3 npm run bench   # the API load scenario, short
 BENCH_REPS=5 BENCH_SLOW_REPS=3 npm run bench   # repetitions (fast / slow scenarios)
 \`\`\`
@@ -169,5 +199,7 @@ Other variables: \`BENCH_NODE_REPS\` (\`node -e 0\` samples, default 10), \`BENC
 \`BENCH_KEEP=1\` (keep the generated workspaces in bench/work/run-<pid> instead of deleting them).
 Needs make, ninja (\`apt-get install ninja-build\`), zstd (\`apt-get install zstd\`) and GNU time
 (\`apt-get install time\`). Run it on a quiet machine: the figures are wall-clock times.
-`;
+A run with \`BENCH_ONLY\` replaces only the rows of the sections it measured; the others stay as
+they were (the comment at the end of this file holds every row with its section).
+${args.data === undefined ? '' : `\n${args.data}`}`;
 }

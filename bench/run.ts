@@ -8,18 +8,22 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, WORKLOAD_IDS, type BenchConfig, type WorkloadId } from './config.js';
+import { loadConfig, WORKLOAD_IDS, type BenchConfig, type SectionId, type WorkloadId } from './config.js';
 import { LOAD_NOTE, loadRows, loadTargets, measureLoad, type LoadResult } from './load.js';
 import { measureRemote, type RemoteResult } from './remote.js';
+import { measureSpawn, type SpawnResult } from './spawn.js';
 import { activeChildCount, haveGnuTime, killActiveChildren, median, setScratchDir, sleep, which } from './measure.js';
 import {
   makeDataFile, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
   type HashResult, type StrictResult, type ZstdResult,
 } from './micro.js';
 import {
-  cellMedian, fmtMb, fmtMs, fmtRate, fmtRatio, microTable, resultsMarkdown, resultsTable, targetsTable,
-  type EnvInfo, type MicroRow, type Target,
+  cellMedian, fmtMb, fmtMs, fmtRate, fmtRatio, microTable, microTableOf, resultsMarkdown, resultsTable, resultsTableOf, targetRow,
+  targetsTable, targetsTableOf, workloadRows, type EnvInfo, type MicroRow, type Target,
 } from './report.js';
+import {
+  dataBlock, keptLines, mergeResults, readResults, rowsOf, SECTION_ORDER, textOf, type ResultsData, type SectionKey, type SectionRows,
+} from './results-file.js';
 import { runWorkload, toolSpecs, type WorkloadResult } from './scenarios.js';
 import { makeWorkload, type Tool } from './workloads.js';
 
@@ -94,6 +98,7 @@ interface Micro {
   node: { samples: number[]; maxRssKb: number | undefined };
   load?: LoadResult | undefined;
   remote?: RemoteResult | undefined;
+  spawn?: SpawnResult | undefined;
   hash: HashResult | undefined;
   zstd: ZstdResult | undefined;
 }
@@ -109,12 +114,14 @@ function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: M
     const ours = noop(id, 'reprovm');
     const make = tools.includes('make') ? noop(id, 'make') : undefined;
     targets.push({
+      section: id,
       name: `no-op (${id}) faster than make`,
       measured: `${fmtMs(ours)} vs make ${fmtMs(make)}`,
       threshold: 'reprovm < make',
       pass: ours === undefined || make === undefined ? undefined : ours < make,
     });
     targets.push({
+      section: id,
       name: `no-op (${id}) vs \`node -e 0\``,
       measured: `${fmtMs(ours)} = ${fmtRatio(ours === undefined ? undefined : ours / nodeMs)} of ${fmtMs(nodeMs)}`,
       threshold: '≤ 1.5×',
@@ -122,12 +129,13 @@ function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: M
     });
   }
   const noopC = noop('c', 'reprovm');
-  targets.push({ name: 'no-op (c), 10,000 tasks', measured: fmtMs(noopC), threshold: '< 1 s', pass: noopC === undefined ? undefined : noopC < 1000 });
+  targets.push({ section: 'c', name: 'no-op (c), 10,000 tasks', measured: fmtMs(noopC), threshold: '< 1 s', pass: noopC === undefined ? undefined : noopC < 1000 });
 
   const a = results.get('a');
   const coldA = a ? cellMedian(a, 'cold', 'reprovm') : undefined;
   const coldNinja = a && tools.includes('ninja') ? cellMedian(a, 'cold', 'ninja') : undefined;
   targets.push({
+    section: 'a',
     name: 'cold (a) at -j 8 vs ninja',
     measured: `${fmtMs(coldA)} vs ninja ${fmtMs(coldNinja)} = ${fmtRatio(coldA !== undefined && coldNinja !== undefined ? coldA / coldNinja : undefined)}`,
     threshold: '≤ 1.3×',
@@ -139,6 +147,7 @@ function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: M
   const ourRate = d && restoreD !== undefined ? d.workload.outputBytes / 1e6 / (restoreD / 1000) : undefined;
   const zstdRate = micro.zstd ? throughput(micro.zstd.bytes, micro.zstd.samples) : undefined;
   targets.push({
+    section: 'd',
     name: 'restore (d) throughput vs `zstd -d`',
     measured: `${fmtRate(ourRate)} vs ${fmtRate(zstdRate)} = ${ourRate !== undefined && zstdRate !== undefined ? `${((100 * ourRate) / zstdRate).toFixed(0)}%` : '—'}`,
     threshold: '≥ 70%',
@@ -150,6 +159,7 @@ function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: M
   // Against the faster of the two bare variants (64 KiB or 1 MiB chunks).
   const hBare = h ? Math.max(throughput(h.bytes, h.bareMs), throughput(h.bytes, h.bare1MiBMs)) : undefined;
   targets.push({
+    section: 'hash',
     name: 'hashing (FileHasher) vs bare crypto (faster variant)',
     measured: `${fmtRate(hOurs)} vs ${fmtRate(hBare)} = ${hOurs !== undefined && hBare !== undefined ? `${((100 * hOurs) / hBare).toFixed(0)}%` : '—'}`,
     threshold: '≥ 80%',
@@ -163,6 +173,7 @@ function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: M
     if (kb !== undefined) rssC = Math.max(rssC ?? 0, kb);
   }
   targets.push({
+    section: 'c',
     name: 'peak RSS of reprovm on (c), any scenario',
     measured: fmtMb(rssC),
     threshold: '< 300 MB',
@@ -173,11 +184,11 @@ function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: M
 
 function microRows(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: Micro): MicroRow[] {
   const nodeMs = median(micro.node.samples);
-  const rows: MicroRow[] = [{ name: `\`node -e 0\` (${micro.node.samples.length} runs)`, value: fmtMs(nodeMs) }];
+  const rows: MicroRow[] = [{ section: 'node', name: `\`node -e 0\` (${micro.node.samples.length} runs)`, value: fmtMs(nodeMs) }];
   for (const id of ['a', 'b', 'c'] as const) {
     const r = results.get(id);
     const ours = r ? cellMedian(r, 'noop', 'reprovm') : undefined;
-    if (ours !== undefined) rows.push({ name: `reprovm no-op (${id}) / \`node -e 0\``, value: fmtRatio(ours / nodeMs) });
+    if (ours !== undefined) rows.push({ section: id, name: `reprovm no-op (${id}) / \`node -e 0\``, value: fmtRatio(ours / nodeMs) });
   }
   const h = micro.hash;
   if (h) {
@@ -185,33 +196,34 @@ function microRows(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: Micr
     const bare = throughput(h.bytes, h.bareMs);
     const bare1MiB = throughput(h.bytes, h.bare1MiBMs);
     rows.push(
-      { name: `SHA-256 of a 50 MiB file: reprovm FileHasher.hashFileUncached (${fmtMs(median(h.reprovmMs))})`, value: fmtRate(ours) },
-      { name: `SHA-256 of a 50 MiB file: createReadStream (64 KiB chunks) → createHash (${fmtMs(median(h.bareMs))})`, value: fmtRate(bare) },
-      { name: `SHA-256 of a 50 MiB file: createReadStream (1 MiB chunks) → createHash (${fmtMs(median(h.bare1MiBMs))})`, value: fmtRate(bare1MiB) },
-      { name: 'hashing: reprovm / faster bare crypto variant', value: `${((100 * ours) / Math.max(bare, bare1MiB)).toFixed(0)}%` },
+      { section: 'hash', name: `SHA-256 of a 50 MiB file: reprovm FileHasher.hashFileUncached (${fmtMs(median(h.reprovmMs))})`, value: fmtRate(ours) },
+      { section: 'hash', name: `SHA-256 of a 50 MiB file: createReadStream (64 KiB chunks) → createHash (${fmtMs(median(h.bareMs))})`, value: fmtRate(bare) },
+      { section: 'hash', name: `SHA-256 of a 50 MiB file: createReadStream (1 MiB chunks) → createHash (${fmtMs(median(h.bare1MiBMs))})`, value: fmtRate(bare1MiB) },
+      { section: 'hash', name: 'hashing: reprovm / faster bare crypto variant', value: `${((100 * ours) / Math.max(bare, bare1MiB)).toFixed(0)}%` },
     );
   }
   const st = micro.strict;
   if (st) {
     const pct = (a: number[], b: number[]): string => `${(100 * (median(b) / median(a) - 1)).toFixed(0)}%`;
     rows.push(
-      { name: `(a) cold: without / with \`--strict\` (${fmtMs(median(st.coldMs))} / ${fmtMs(median(st.coldStrictMs))})`, value: `+${pct(st.coldMs, st.coldStrictMs)}` },
-      { name: `(a) no-op: without / with \`--strict\` (${fmtMs(median(st.noopMs))} / ${fmtMs(median(st.noopStrictMs))})`, value: `+${pct(st.noopMs, st.noopStrictMs)}` },
+      { section: 'strict', name: `(a) cold: without / with \`--strict\` (${fmtMs(median(st.coldMs))} / ${fmtMs(median(st.coldStrictMs))})`, value: `+${pct(st.coldMs, st.coldStrictMs)}` },
+      { section: 'strict', name: `(a) no-op: without / with \`--strict\` (${fmtMs(median(st.noopMs))} / ${fmtMs(median(st.noopStrictMs))})`, value: `+${pct(st.noopMs, st.noopStrictMs)}` },
     );
   }
   const d = results.get('d');
   const restoreD = d ? cellMedian(d, 'restore', 'reprovm') : undefined;
   if (d && restoreD !== undefined) {
-    rows.push({ name: `restore (d): reprovm, 20 × 50 MiB from the CAS (${fmtMs(restoreD)})`, value: fmtRate(d.workload.outputBytes / 1e6 / (restoreD / 1000)) });
+    rows.push({ section: 'd', name: `restore (d): reprovm, 20 × 50 MiB from the CAS (${fmtMs(restoreD)})`, value: fmtRate(d.workload.outputBytes / 1e6 / (restoreD / 1000)) });
   }
   const z = micro.zstd;
   if (z) {
     rows.push({
+      section: 'd',
       name: `\`zstd -d\` of one 50 MiB file (zstd -3: ${(z.bytes / z.compressedBytes).toFixed(2)}:1) into a new file (${fmtMs(median(z.samples))})`,
       value: fmtRate(throughput(z.bytes, z.samples)),
     });
     if (d && restoreD !== undefined) {
-      rows.push({ name: 'restore: reprovm / zstd -d', value: `${((100 * (d.workload.outputBytes / 1e6 / (restoreD / 1000))) / throughput(z.bytes, z.samples)).toFixed(0)}%` });
+      rows.push({ section: 'd', name: 'restore: reprovm / zstd -d', value: `${((100 * (d.workload.outputBytes / 1e6 / (restoreD / 1000))) / throughput(z.bytes, z.samples)).toFixed(0)}%` });
     }
   }
   return rows;
@@ -319,25 +331,74 @@ async function main(): Promise<void> {
     }
   }
 
+  if (cfg.only.has('spawn')) {
+    // Needs the native addon (npm run build:native); without it the section is a warning.
+    try {
+      micro.spawn = await measureSpawn(cfg.cli, cfg.jobs, path.join(cfg.runDir, 'spawn'), cfg.reps, log);
+    } catch (error) {
+      warnings.push(`spawn: not measured: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   env.loadEnd = os.loadavg();
   env.wallMs = performance.now() - t0;
   const ordered = [...results.values()];
   const resultText = resultsTable(ordered, tools);
-  const microText = microTable([...microRows(results, micro), ...(micro.load ? loadRows(micro.load) : []), ...(micro.remote?.rows ?? [])]);
+  const microText = microTable([...microRows(results, micro), ...(micro.load ? loadRows(micro.load) : []), ...(micro.remote?.rows ?? []), ...(micro.spawn?.rows ?? [])]);
   const targetText = targetsTable([
     ...buildTargets(results, micro, tools),
     ...(cfg.only.has('load') ? loadTargets(micro.load) : []),
     ...(micro.remote?.targets ?? []),
+    ...(micro.spawn?.targets ?? []),
   ]);
-  const notes = [...STATIC_NOTES, ...(micro.load ? [LOAD_NOTE] : []), ...ordered.flatMap((r) => r.notes.map((n) => `(${r.workload.id}) ${n}`))];
 
   process.stdout.write(`\nreprovm benchmark — ${env.date} — ${env.nproc} CPUs, node ${env.node}\n\n`);
   if (warnings.length > 0) process.stdout.write(`${warnings.map((w) => `WARNING: ${w}`).join('\n')}\n\n`);
   process.stdout.write(`Targets\n\n${targetText}\n\nWorkloads (medians)\n\n${resultText}\n\nMicro-benchmarks\n\n${microText}\n\n`);
 
-  const md = resultsMarkdown({ env, cfg, results: resultText, micro: microText, targets: targetText, notes, warnings });
-  writeFileSync(path.join(cfg.root, 'bench', 'RESULTS.md'), md);
-  process.stdout.write(`Wrote bench/RESULTS.md (${(env.wallMs / 60000).toFixed(1)} min).\n`);
+  // The results file keeps the sections this run did not measure (results-file.ts).
+  const measured = (key: SectionKey): boolean =>
+    key === 'node' || (cfg.only.has(key as SectionId) && (key === 'load' ? micro.load !== undefined : key === 'remote' ? micro.remote !== undefined : key === 'spawn' ? micro.spawn !== undefined : true));
+  const ran = new Set(SECTION_ORDER.filter(measured));
+  const allTargets = [
+    ...buildTargets(results, micro, tools),
+    ...(micro.load ? loadTargets(micro.load).map((t) => ({ ...t, section: 'load' })) : []),
+    ...(micro.remote?.targets ?? []).map((t) => ({ ...t, section: 'remote' })),
+    ...(micro.spawn?.targets ?? []),
+  ];
+  const allMicro = [...microRows(results, micro), ...(micro.load ? loadRows(micro.load) : []).map((r) => ({ ...r, section: 'load' })), ...(micro.remote?.rows ?? []).map((r) => ({ ...r, section: 'remote' })), ...(micro.spawn?.rows ?? [])];
+  const current: ResultsData = {
+    version: 1,
+    sections: Object.fromEntries(
+      [...ran].map((key) => {
+        const workload = results.get(key as WorkloadId);
+        const rows: SectionRows = {
+          date: env.date,
+          targets: allTargets.filter((t) => t.section === key).map(targetRow),
+          workloads: workload ? workloadRows(workload, tools) : [],
+          micro: allMicro.filter((r) => r.section === key).map((r) => [r.name, r.value]),
+          notes: key === 'load' ? [LOAD_NOTE] : (workload?.notes ?? []).map((n) => `(${key}) ${n}`),
+        };
+        return [key, rows];
+      }),
+    ),
+  };
+  const merged = mergeResults(readResults(cfg.resultsFile), current, ran);
+  const { notes: sectionNotes, extras } = textOf(merged);
+  const md = resultsMarkdown({
+    env,
+    cfg,
+    results: resultsTableOf(rowsOf(merged, 'workloads'), tools),
+    micro: microTableOf(rowsOf(merged, 'micro')),
+    targets: targetsTableOf(rowsOf(merged, 'targets')),
+    notes: [...STATIC_NOTES, ...sectionNotes],
+    warnings,
+    kept: keptLines(merged, ran),
+    extras,
+    data: dataBlock(merged),
+  });
+  writeFileSync(cfg.resultsFile, md);
+  process.stdout.write(`Wrote ${path.relative(cfg.root, cfg.resultsFile)} (${(env.wallMs / 60000).toFixed(1)} min).\n`);
   removeWorkDir(cfg);
 }
 

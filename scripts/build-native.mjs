@@ -2,8 +2,8 @@
 // the node-gyp that npm bundles. It is optional: reprovm falls back to child_process.spawn
 // without it, so a failed build is a warning and this script always exits 0. Runs from the
 // `install` script (so `npm ci` builds it) and by hand with `npm run build:native`.
-// Set REPROVM_SKIP_NATIVE=1 to skip it. On CI, npm_config_nodedir=/usr points node-gyp at the
-// installed Node headers so that nothing is downloaded.
+// Set REPROVM_SKIP_NATIVE=1 to skip it. node-gyp gets the headers of the running Node
+// (npm_config_nodedir, as CI sets it, or <prefix>/include/node) so that nothing is downloaded.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,11 @@ function main() {
     say('warning: node-gyp not found; the native spawner is not built (child_process is used instead)');
     return;
   }
-  const r = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  // The headers of the Node that runs this (e.g. /usr/include/node), so nothing is downloaded.
+  const args = [gyp, 'rebuild'];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (!process.env.npm_config_nodedir && existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) {
     const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
     say(`warning: building the native spawner failed; child_process is used instead:\n${tail}`);

@@ -69,6 +69,7 @@ export class RemoteTier {
   readonly #uploader: Uploader | undefined;
   #readOff = false;
   #outage = new AbortController();
+  #combined: { readonly outage: AbortController; readonly signal: AbortSignal } | undefined;
   #writeOff = false;
   #hits = 0;
   #misses = 0;
@@ -118,8 +119,7 @@ export class RemoteTier {
     if ((direction === 'read' ? this.#readOff : this.#writeOff) || this.#o.signal?.aborted) return { ok: false, kind: 'refused' };
     if (!this.#o.breaker.allow()) return { ok: false, kind: 'refused' };
     // Aborted when the breaker opens: requests in flight (and their retries) stop at once.
-    const outage = this.#outage.signal;
-    const signal = this.#o.signal ? AbortSignal.any([outage, this.#o.signal]) : outage;
+    const signal = this.#requestSignal();
     try {
       const value = await fn(signal);
       this.#o.breaker.success();
@@ -128,6 +128,19 @@ export class RemoteTier {
       if (signal.aborted) return { ok: false, kind: 'refused' }; // cut short by the breaker or the run's interrupt
       return { ok: false, kind: this.#failed(direction, e) };
     }
+  }
+
+  /**
+   * The signal of requests until the breaker next opens: the outage signal combined with the
+   * run's. Made once per outage period, not per request (AbortSignal.any is not cheap, and a
+   * run makes thousands of requests).
+   */
+  #requestSignal(): AbortSignal {
+    const outage = this.#outage;
+    if (this.#combined?.outage !== outage) {
+      this.#combined = { outage, signal: this.#o.signal ? AbortSignal.any([outage.signal, this.#o.signal]) : outage.signal };
+    }
+    return this.#combined.signal;
   }
 
   /**

@@ -1,9 +1,10 @@
 /**
  * Background uploads of finished tasks to the remote cache, with bounded concurrency.
  *
- * For each record: every blob it names is made present remotely first (a `stat` per blob; a
- * blob already there with the right size is never uploaded again, and a blob shared by many
- * records is handled once per run), and only when all of them are there is the record put.
+ * For each record: every blob it names is made present remotely first (a `stat` per blob, or
+ * one listing of the remote for a bulk push; a blob already there with the right size is never
+ * uploaded again, and a blob shared by many records is handled once per run), and only when
+ * all of them are there is the record put.
  * A record whose blobs could not all be uploaded is dropped, so an interrupted or failing run
  * never leaves a record whose blobs are missing. Uploads run while other tasks execute; the
  * run calls {@link Uploader.flush} before it exits.
@@ -55,6 +56,8 @@ export class Uploader {
   readonly #pending = new Set<Promise<void>>();
   /** Blobs known to be present remotely with their sizes (from one listing), so no `stat` is needed. */
   readonly #listed = new Map<string, number>();
+  /** True once a complete listing was taken: a blob not in it is absent, and is put without a `stat`. */
+  #listedAll = false;
   #queued = 0;
   #done = 0;
   #uploaded = 0;
@@ -79,11 +82,14 @@ export class Uploader {
   }
 
   /**
-   * Remembers blobs a listing found present (digest → size): a bulk push checks presence with
-   * one listing per 1,000 blobs instead of one `stat` per blob.
+   * Remembers blobs a complete listing found present (digest → size): a bulk push checks
+   * presence with one listing per 1,000 blobs instead of one `stat` per blob, and puts a blob
+   * the listing did not show without asking first (at worst a blob another writer uploaded
+   * since the listing is uploaded again, with the same bytes).
    */
   knownPresent(listed: ReadonlyMap<string, number>): void {
     for (const [d, size] of listed) this.#listed.set(d, size);
+    this.#listedAll = true;
   }
 
   /** Queues a record (its blobs must be in the local store); returns at once. */
@@ -142,10 +148,12 @@ export class Uploader {
       if (this.#opts.signal?.aborted) return undefined;
       // Known from a listing (cache push): no request needed.
       if (this.#listed.get(digest) === size) return 0;
-      const there = await this.#opts.guard((signal) => this.#opts.remote.stat(key, { signal }));
-      if (!there.ok) return undefined;
-      // A remote copy of another size is a torn upload from someone else: replace it.
-      if (there.value !== undefined && there.value.size === size) return 0;
+      if (!this.#listedAll) {
+        const there = await this.#opts.guard((signal) => this.#opts.remote.stat(key, { signal }));
+        if (!there.ok) return undefined;
+        // A remote copy of another size is a torn upload from someone else: replace it.
+        if (there.value !== undefined && there.value.size === size) return 0;
+      }
       const remote = this.#opts.remote;
       const put = await this.#opts.guard(async (signal) => {
         const opts = { size, contentType: 'application/octet-stream', signal };

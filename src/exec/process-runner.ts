@@ -36,7 +36,8 @@ export interface RunCommandOptions {
   /**
    * When set and nobody wants live lines (`onLine` absent), stdout and stderr go to temp files
    * in this directory instead of pipes: no pipe, socket or stream objects per task, which is a
-   * large part of the cost of spawning thousands of short commands.
+   * large part of the cost of spawning thousands of short commands. Only then can the native
+   * spawner start the command (it hands over file descriptors, not pipes).
    */
   readonly captureDir?: string | undefined;
 }
@@ -76,9 +77,11 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * Runs `/bin/sh -c cmd` in its own process group. Timeouts and aborts signal the whole
- * group (SIGTERM, then SIGKILL after a grace period), so a command's children never outlive
- * it; whatever is left of the group when the shell exits is killed too, as Bazel does.
+ * Runs `/bin/sh -c cmd` in its own session and process group. Timeouts and aborts signal the
+ * whole group (SIGTERM, then SIGKILL after a grace period), so a command's children never
+ * outlive it; whatever is left of the group when the shell exits is killed too, as Bazel does.
+ * With capture files and the native spawner of `groups` (spawn-native.ts) the command is
+ * started without forking this process; otherwise by child_process.
  */
 export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Promise<ProcessResult> {
   const started = performance.now();

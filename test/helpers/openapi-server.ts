@@ -4,8 +4,9 @@
  * validated against openapi.yaml.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI } from './rig.js';
-import type { OpenApiChecker } from './openapi.js';
+import { after, before } from 'node:test';
+import { OpenApiChecker } from './openapi.js';
+import { CLI, Rig } from './rig.js';
 
 export interface ServerProcess {
   readonly url: string;
@@ -98,4 +99,73 @@ export class ApiClient {
   post(path: string, body?: unknown): Promise<ApiAnswer> {
     return this.request('POST', path, body === undefined ? {} : { body });
   }
+}
+
+/** One served workspace for a `describe` block; `server` and `api` exist once its `before` hook ran. */
+export interface ServedSuite {
+  readonly rig: Rig;
+  readonly checker: OpenApiChecker;
+  readonly server: ServerProcess;
+  /** A client with the suite's token (if any); validates every answer against openapi.yaml. */
+  readonly api: ApiClient;
+}
+
+/** What {@link serveSuite} starts. */
+export interface ServeSuiteSetup {
+  /** Files written into the rig before the server starts. */
+  readonly files: Record<string, string> | ((rig: Rig) => Record<string, string>);
+  /** Arguments after `reprovm serve --host 127.0.0.1 --port 0`. */
+  readonly args: readonly string[] | ((rig: Rig) => readonly string[]);
+  readonly env?: NodeJS.ProcessEnv;
+  /** The token the suite's client sends. */
+  readonly token?: string;
+  /** Runs after the tests, before the server is stopped (e.g. release a task that waits). */
+  readonly beforeStop?: (rig: Rig) => void;
+}
+
+/**
+ * Call inside a `describe`: registers the hooks that write the files into a new rig, start
+ * `reprovm serve` there with a client, and afterwards stop it (SIGTERM) and remove the rig.
+ */
+export function serveSuite(prefix: string, setup: ServeSuiteSetup): ServedSuite {
+  const rig = new Rig(prefix);
+  const checker = new OpenApiChecker();
+  let server: ServerProcess | undefined;
+  let api: ApiClient | undefined;
+  before(async () => {
+    rig.write(typeof setup.files === 'function' ? setup.files(rig) : setup.files);
+    const args = typeof setup.args === 'function' ? setup.args(rig) : setup.args;
+    server = await startServe(args, { cwd: rig.dir, ...(setup.env === undefined ? {} : { env: setup.env }) });
+    api = new ApiClient(server.url, checker, setup.token);
+  });
+  after(async () => {
+    setup.beforeStop?.(rig);
+    await server?.stop('SIGTERM');
+    rig.cleanup();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the server of this suite has not started (use it inside a test)');
+    return value;
+  };
+  return {
+    rig,
+    checker,
+    get server() {
+      return started(server);
+    },
+    get api() {
+      return started(api);
+    },
+  };
+}
+
+/** Polls `GET /runs/{id}` until the run has ended; returns its record. */
+export async function runFinished(api: ApiClient, id: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 800; i++) {
+    const r = await api.get(`/runs/${id}`);
+    if (r.status !== 200) throw new Error(`GET /runs/${id}: ${r.status} ${r.text}`);
+    if (!['queued', 'running'].includes(r.json.status)) return r.json;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new Error(`run ${id} did not finish`);
 }

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { OpenApiChecker } from '../helpers/openapi.js';
-import { ApiClient, startServe, type ServerProcess } from '../helpers/openapi-server.js';
+import { ApiClient, serveSuite, startServe } from '../helpers/openapi-server.js';
 import { Rig, waitFor } from '../helpers/rig.js';
 
 const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -62,20 +62,11 @@ const ROUTES: { method: string; path: string; body?: unknown; need: Need }[] = [
 ];
 
 describe('serve: auth', () => {
-  const rig = new Rig('reprovm-serve-auth-');
-  const checker = new OpenApiChecker();
-  let server: ServerProcess;
-  let api: ApiClient;
-
-  before(async () => {
-    rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': config(), 'tokens.txt': `# name role sha256\nadm admin ${sha(TOKENS.adm)}\n` });
-    server = await startServe(['manifest.txt', '--token', TOKENS.flag], { cwd: rig.dir });
-    api = new ApiClient(server.url, checker);
+  const served = serveSuite('reprovm-serve-auth-', {
+    files: { 'manifest.txt': MANIFEST, 'reprovm.conf': config(), 'tokens.txt': `# name role sha256\nadm admin ${sha(TOKENS.adm)}\n` },
+    args: ['manifest.txt', '--token', TOKENS.flag],
   });
-  after(async () => {
-    await server?.stop('SIGTERM');
-    rig.cleanup();
-  });
+  const { rig } = served;
 
   test('role matrix: no token and bad tokens 401, too weak a role 403, enough passes', async () => {
     const identities: { who: string; token?: string; role?: 'read' | 'run' | 'admin' }[] = [
@@ -88,7 +79,7 @@ describe('serve: auth', () => {
     ];
     for (const route of ROUTES) {
       for (const id of identities) {
-        const r = await api.withToken(id.token).request(route.method, route.path, route.body === undefined ? {} : { body: route.body });
+        const r = await served.api.withToken(id.token).request(route.method, route.path, route.body === undefined ? {} : { body: route.body });
         const what = `${id.who} ${route.method} ${route.path} → ${r.status} ${r.text.slice(0, 120)}`;
         if (route.need === 'open') assert.equal(r.status, 200, what);
         else if (id.role === undefined) {
@@ -104,13 +95,13 @@ describe('serve: auth', () => {
   });
 
   test('cache repair needs the admin role', async () => {
-    const r = await api.withToken(TOKENS.runner).post('/cache/verify', { repair: true });
+    const r = await served.api.withToken(TOKENS.runner).post('/cache/verify', { repair: true });
     assert.equal(r.status, 403);
     assert.match(r.json.error.message, /admin/);
   });
 
   test('state-changing requests are audited with the token name, never the token; bad tokens too', async () => {
-    await api.withToken(TOKENS.runner).post('/runs', { targets: ['quick'] });
+    await served.api.withToken(TOKENS.runner).post('/runs', { targets: ['quick'] });
     const text = readFileSync(rig.path('.reprovm/audit.log'), 'utf8');
     const entries = text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, unknown> });
     const requests = entries.filter((e) => e.type === 'api.request');
@@ -120,24 +111,24 @@ describe('serve: auth', () => {
     assert.ok(!requests.some((e) => e.details.method === 'GET'), 'reads are not audited');
     assert.ok(entries.some((e) => e.type === 'security.bad-token'));
     for (const t of Object.values(TOKENS)) assert.ok(!text.includes(t), `token ${t} leaked into the audit log`);
-    assert.ok(!server.stderr().includes(TOKENS.flag));
+    assert.ok(!served.server.stderr().includes(TOKENS.flag));
   });
 
   test('SIGHUP reloads tokens and open routes', async () => {
     const late = 'tok-late-eeee';
-    assert.equal((await api.withToken(late).get('/config')).status, 401);
-    assert.equal((await api.get('/metrics')).status, 401);
+    assert.equal((await served.api.withToken(late).get('/config')).status, 401);
+    assert.equal((await served.api.get('/metrics')).status, 401);
     rig.write({ 'tokens.txt': `adm admin ${sha(TOKENS.adm)}\nlate admin ${sha(late)}\n`, 'reprovm.conf': config('open') });
-    server.child.kill('SIGHUP');
-    await waitFor(() => server.stderr().includes('configuration reloaded'), 10_000, 'the reload');
-    assert.equal((await api.withToken(late).get('/config')).status, 200);
-    assert.equal((await api.get('/metrics')).status, 200);
+    served.server.child.kill('SIGHUP');
+    await waitFor(() => served.server.stderr().includes('configuration reloaded'), 10_000, 'the reload');
+    assert.equal((await served.api.withToken(late).get('/config')).status, 200);
+    assert.equal((await served.api.get('/metrics')).status, 200);
     // A broken configuration is refused and the old one stays.
     rig.write({ 'tokens.txt': 'late superuser 1234\n' });
-    server.child.kill('SIGHUP');
-    await waitFor(() => server.stderr().includes('configuration not reloaded'), 10_000, 'the refused reload');
-    assert.match(server.stderr(), /tokens\.txt:1: expected "NAME ROLE SHA256"/);
-    assert.equal((await api.withToken(late).get('/config')).status, 200);
+    served.server.child.kill('SIGHUP');
+    await waitFor(() => served.server.stderr().includes('configuration not reloaded'), 10_000, 'the refused reload');
+    assert.match(served.server.stderr(), /tokens\.txt:1: expected "NAME ROLE SHA256"/);
+    assert.equal((await served.api.withToken(late).get('/config')).status, 200);
   });
 });
 

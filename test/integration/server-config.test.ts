@@ -8,9 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { OpenApiChecker } from '../helpers/openapi.js';
-import { ApiClient, startServe, type ServerProcess } from '../helpers/openapi-server.js';
+import { ApiClient, runFinished, serveSuite, startServe, type ServerProcess } from '../helpers/openapi-server.js';
 import { Rig, waitFor } from '../helpers/rig.js';
 
 const manifest = (word: string): string => `task quick {
@@ -19,23 +19,9 @@ const manifest = (word: string): string => `task quick {
 }
 `;
 
-async function finished(api: ApiClient, id: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 800; i++) {
-    const r = await api.get(`/runs/${id}`);
-    if (!['queued', 'running'].includes(r.json.status)) return r.json;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  throw new Error(`run ${id} did not finish`);
-}
-
 describe('serve: [server] workspaces, schedules, history_limit', () => {
-  const rig = new Rig('reprovm-serve-config-');
-  const checker = new OpenApiChecker();
-  let server: ServerProcess;
-  let api: ApiClient;
-
-  before(async () => {
-    rig.write({
+  const served = serveSuite('reprovm-serve-config-', {
+    files: {
       'one/manifest.txt': manifest('one'),
       'two/manifest.txt': manifest('two'),
       'reprovm.conf': [
@@ -53,48 +39,44 @@ describe('serve: [server] workspaces, schedules, history_limit', () => {
         'targets = quick',
         '',
       ].join('\n'),
-    });
-    server = await startServe(['--config', rig.path('reprovm.conf')], { cwd: rig.dir });
-    api = new ApiClient(server.url, checker);
+    },
+    args: (r) => ['--config', r.path('reprovm.conf')],
   });
-  after(async () => {
-    await server?.stop('SIGTERM');
-    rig.cleanup();
-  });
+  const { rig } = served;
 
   test('each named workspace has its own tasks and runs; the first is the default', async () => {
-    const ws = await api.get('/workspaces');
+    const ws = await served.api.get('/workspaces');
     assert.deepEqual(ws.json.workspaces.map((w: { name: string }) => w.name), ['first', 'second']);
-    const r = await api.post('/runs', { targets: ['quick'] });
+    const r = await served.api.post('/runs', { targets: ['quick'] });
     assert.equal(r.json.workspace, 'first');
-    assert.equal((await finished(api, r.json.id)).status, 'succeeded');
+    assert.equal((await runFinished(served.api, r.json.id)).status, 'succeeded');
     assert.equal(rig.read('one/out.txt'), 'one\n');
-    const firstRuns = await api.get('/runs?workspace=first');
+    const firstRuns = await served.api.get('/runs?workspace=first');
     assert.ok(firstRuns.json.runs.every((x: { workspace: string }) => x.workspace === 'first'));
-    assert.equal((await api.get('/tasks?workspace=second')).json.workspace, 'second');
+    assert.equal((await served.api.get('/tasks?workspace=second')).json.workspace, 'second');
   });
 
   test('a schedule fires runs in the daemon; GET /schedules shows it', async () => {
     await waitFor(() => rig.exists('two/out.txt'), 10_000, 'the scheduled run');
-    const runs = await api.get('/runs?workspace=second');
+    const runs = await served.api.get('/runs?workspace=second');
     assert.ok(runs.json.runs.some((x: { trigger: string }) => x.trigger === 'schedule:every'));
-    const s = (await api.get('/schedules')).json.schedules[0];
+    const s = (await served.api.get('/schedules')).json.schedules[0];
     assert.equal(s.name, 'every');
     assert.notEqual(s.lastFired, null);
   });
 
   test('history is pruned to history_limit per cache directory', async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await api.post('/runs?workspace=first', { targets: ['quick'], force: true });
-      await finished(api, r.json.id);
+      const r = await served.api.post('/runs?workspace=first', { targets: ['quick'], force: true });
+      await runFinished(served.api, r.json.id);
     }
-    const runs = await api.get('/runs?workspace=first');
+    const runs = await served.api.get('/runs?workspace=first');
     assert.equal(runs.json.total, 2);
     assert.equal(readdirSync(rig.path('one/.reprovm/runs')).length, 2);
   });
 
   test('a stalled request body is cut off by the request timeout', async () => {
-    const { port } = new URL(server.url);
+    const { port } = new URL(served.server.url);
     const started = Date.now();
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(port), '127.0.0.1', () => {

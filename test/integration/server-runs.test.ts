@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OpenApiChecker } from '../helpers/openapi.js';
-import { ApiClient, startServe, type ServerProcess } from '../helpers/openapi-server.js';
+import { ApiClient, runFinished, serveSuite, startServe, type ServerProcess } from '../helpers/openapi-server.js';
 import { Rig, waitFor } from '../helpers/rig.js';
 
 // `slow` waits for a file named go; `hang` writes a partial output and never ends by itself.
@@ -44,39 +44,24 @@ function alive(pid: number): boolean {
   }
 }
 
-async function finished(api: ApiClient, id: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 800; i++) {
-    const r = await api.get(`/runs/${id}`);
-    if (!['queued', 'running'].includes(r.json.status)) return r.json;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  throw new Error(`run ${id} did not finish`);
-}
-
 const pidIn = (rig: Rig, file: string): number => Number(rig.read(file).trim());
 
 describe('serve: runs', () => {
-  const rig = new Rig('reprovm-serve-runs-');
-  const checker = new OpenApiChecker();
-  let server: ServerProcess;
-  let api: ApiClient;
-
-  before(async () => {
-    rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[server]\nmax_queue = 2\n\n[notifications]\non = never\n' });
-    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: TOKEN } });
-    api = new ApiClient(server.url, checker, TOKEN);
+  const served = serveSuite('reprovm-serve-runs-', {
+    files: { 'manifest.txt': MANIFEST, 'reprovm.conf': '[server]\nmax_queue = 2\n\n[notifications]\non = never\n' },
+    args: ['manifest.txt'],
+    env: { REPROVM_SERVER_TOKEN: TOKEN },
+    token: TOKEN,
+    // Release the tasks that wait for it, so that the server stops quickly.
+    beforeStop: (r) => r.write({ go: '' }),
   });
-  after(async () => {
-    rig.write({ go: '' });
-    await server?.stop('SIGTERM');
-    rig.cleanup();
-  });
+  const { rig, checker } = served;
 
   test('GET /runs/{id}/events streams the events while the build runs, then ends', async () => {
-    const run = await api.post('/runs', { targets: ['slow'] });
+    const run = await served.api.post('/runs', { targets: ['slow'] });
     assert.equal(run.status, 202);
     const id = run.json.id as string;
-    const res = await fetch(`${server.url}/api/v1/runs/${id}/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${served.server.url}/api/v1/runs/${id}/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
@@ -89,7 +74,7 @@ describe('serve: runs', () => {
       if (!sawWhileRunning && /data: .*"type":"task-output".*"line":"waiting"/.test(text)) {
         // The task is waiting for us: this event arrived while the build runs.
         sawWhileRunning = true;
-        assert.equal((await api.get(`/runs/${id}`)).json.status, 'running');
+        assert.equal((await served.api.get(`/runs/${id}`)).json.status, 'running');
         assert.equal(existsSync(rig.path('s.txt')), false);
         rig.write({ go: '' });
       }
@@ -105,7 +90,7 @@ describe('serve: runs', () => {
   });
 
   test('queue: 50 pollers, 429 when full, 409 for cache maintenance, cancel of queued and running runs', async () => {
-    const hang = await api.post('/runs', { targets: ['hang'] });
+    const hang = await served.api.post('/runs', { targets: ['hang'] });
     assert.equal(hang.status, 202);
     const hangId = hang.json.id as string;
     await waitFor(() => existsSync(rig.path('hang.pid')) && rig.read('hang.pid').trim() !== '', 20_000, 'hang to start');
@@ -117,7 +102,7 @@ describe('serve: runs', () => {
     await Promise.all(
       Array.from({ length: 50 }, async () => {
         for (let i = 0; i < 5; i++) {
-          const r = await api.get(`/runs/${hangId}`);
+          const r = await served.api.get(`/runs/${hangId}`);
           statuses.push(r.status);
           assert.equal(r.json.status, 'running');
         }
@@ -126,47 +111,47 @@ describe('serve: runs', () => {
     assert.equal(statuses.length, 250);
     assert.ok(statuses.every((s) => s === 200));
 
-    const q1 = await api.post('/runs', { targets: ['quick'] });
-    const q2 = await api.post('/runs', { targets: ['quick'], force: true });
+    const q1 = await served.api.post('/runs', { targets: ['quick'] });
+    const q2 = await served.api.post('/runs', { targets: ['quick'], force: true });
     assert.equal(q1.json.status, 'queued');
     assert.equal(q2.json.status, 'queued');
-    const full = await api.post('/runs', { targets: ['quick'] });
+    const full = await served.api.post('/runs', { targets: ['quick'] });
     assert.equal(full.status, 429);
     assert.equal(full.json.error.code, 'queue-full');
-    const ws = (await api.get('/workspaces')).json.workspaces[0];
+    const ws = (await served.api.get('/workspaces')).json.workspaces[0];
     assert.deepEqual([ws.queued, ws.running], [2, 1]);
 
     // SIGHUP with a larger queue: the queued runs stay, and one more fits.
     rig.write({ 'reprovm.conf': '[server]\nmax_queue = 3\n\n[notifications]\non = never\n' });
-    server.child.kill('SIGHUP');
-    await waitFor(() => server.stderr().includes('configuration reloaded'), 10_000, 'the reload');
-    const q3 = await api.post('/runs', { targets: ['quick'] });
+    served.server.child.kill('SIGHUP');
+    await waitFor(() => served.server.stderr().includes('configuration reloaded'), 10_000, 'the reload');
+    const q3 = await served.api.post('/runs', { targets: ['quick'] });
     assert.equal(q3.status, 202);
-    assert.equal((await api.get(`/runs/${q1.json.id}`)).json.status, 'queued');
-    assert.equal((await api.get('/workspaces')).json.workspaces[0].queued, 3);
-    assert.equal((await api.post(`/runs/${q3.json.id}/cancel`)).json.status, 'cancelled');
+    assert.equal((await served.api.get(`/runs/${q1.json.id}`)).json.status, 'queued');
+    assert.equal((await served.api.get('/workspaces')).json.workspaces[0].queued, 3);
+    assert.equal((await served.api.post(`/runs/${q3.json.id}/cancel`)).json.status, 'cancelled');
 
-    const clear = await api.request('DELETE', '/cache');
+    const clear = await served.api.request('DELETE', '/cache');
     assert.equal(clear.status, 409);
     assert.equal(clear.json.error.code, 'conflict');
-    assert.equal((await api.post('/cache/gc', { maxBytes: 0 })).status, 409);
-    assert.equal((await api.post('/cache/gc', { maxBytes: 0, dryRun: true })).status, 200);
+    assert.equal((await served.api.post('/cache/gc', { maxBytes: 0 })).status, 409);
+    assert.equal((await served.api.post('/cache/gc', { maxBytes: 0, dryRun: true })).status, 200);
 
-    const c2 = await api.post(`/runs/${q2.json.id}/cancel`);
+    const c2 = await served.api.post(`/runs/${q2.json.id}/cancel`);
     assert.equal(c2.status, 200);
     assert.equal(c2.json.status, 'cancelled');
 
-    const c = await api.post(`/runs/${hangId}/cancel`);
+    const c = await served.api.post(`/runs/${hangId}/cancel`);
     assert.equal(c.status, 200);
-    const ended = await finished(api, hangId);
+    const ended = await runFinished(served.api, hangId);
     assert.equal(ended.status, 'cancelled');
     await waitFor(() => !alive(pid), 10_000, 'the task process to be gone');
     // Nothing partial was cached: a run would execute hang again, for want of any record.
-    const task = await api.get('/tasks/hang');
+    const task = await served.api.get('/tasks/hang');
     assert.equal(task.json.explain.action, 'run');
     assert.equal(task.json.explain.reasons[0].kind, 'no-previous-record');
-    assert.equal((await finished(api, q1.json.id)).status, 'succeeded');
-    assert.equal((await api.get(`/runs/${q2.json.id}`)).json.status, 'cancelled');
+    assert.equal((await runFinished(served.api, q1.json.id)).status, 'succeeded');
+    assert.equal((await served.api.get(`/runs/${q2.json.id}`)).json.status, 'cancelled');
   });
 });
 
@@ -207,7 +192,7 @@ describe('serve: restart and stop', () => {
 
     rig.write({ go: '' });
     const next = await api.post('/runs', { targets: ['slow'] });
-    const done = await finished(api, next.json.id);
+    const done = await runFinished(api, next.json.id);
     assert.equal(done.status, 'succeeded');
     assert.equal(rig.read('s.txt'), 's\n');
   });

@@ -114,4 +114,15 @@ describe('systemd units', () => {
     }
     assert.match(read('reprovm-run@.timer'), /^OnCalendar=/m);
   });
+
+  test('the units and the README put the server\'s state where the code does: in cache_dir', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## systemd'), readme.indexOf('\n## ', readme.indexOf('\n## systemd') + 1));
+    // Run history: src/server/run-history.ts; schedule state: src/server/daemon.ts; both below the cache dir.
+    for (const text of [section, read('reprovm.service'), read('reprovm@.service')]) {
+      assert.doesNotMatch(text, /\/var\/lib\/reprovm[^\n]*\((run history|state)|keeps\s+its\s+state\s+in\s+\/var\/lib/);
+    }
+    assert.match(section, /`<cache_dir>\/runs\/`/);
+    assert.match(section, /`<cache_dir>\/schedule-state\.json`/);
+  });
 });

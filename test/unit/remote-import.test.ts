@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -75,4 +76,75 @@ test('a transfer error is thrown, not reported as corruption, and leaves no temp
   await assert.rejects(importBlob(dst, put.value.digest, failing), /ECONNRESET/);
   assert.deepEqual(tempsIn(dst.root), []);
   assert.deepEqual(await objectsIn(dst), []);
+});
+
+/** 2 MiB + a bit of incompressible bytes: more than the in-memory limit, so it takes the one-pass path. */
+const LARGE = randomBytes((2 << 20) + 4099);
+
+for (const [what, content] of [['small', Buffer.from('restore me\n')], ['large', LARGE]] as const) {
+  test(`${what}: an import for a restore hands the verified bytes to restoreTo, which writes them without the object`, async () => {
+    const src = await store('zstd');
+    const put = await src.putBuffer(content);
+    assert.ok(put.ok);
+    const d = put.value.digest;
+    const bytes = readFileSync(src.objectPath(d));
+    const dst = await store('zstd');
+    assert.deepEqual(await importBlob(dst, d, chunked(bytes, 65_536), { forRestore: true }), { ok: true, bytes: bytes.length });
+    assert.deepEqual(readFileSync(dst.objectPath(d)), bytes, 'the object is imported as well');
+    assert.equal(tempsIn(dst.root).length, what === 'large' ? 1 : 0, 'a large blob is staged as one raw file');
+    // Remove the object: the restore must come from the verified copy alone.
+    rmSync(dst.objectPath(d));
+    const dest = path.join(dst.root, 'out.bin');
+    const r = await dst.restoreTo(d, dest, 0o755);
+    assert.deepEqual(r, { ok: true, value: { bytes: content.length } });
+    assert.ok(readFileSync(dest).equals(content));
+    assert.equal(statSync(dest).mode & 0o777, 0o755);
+    assert.deepEqual(tempsIn(dst.root), [], 'the staged file was renamed into place');
+    // A copy is used once: the next restore needs the object, which is gone.
+    assert.equal((await dst.restoreTo(d, dest, 0o644)).ok, false);
+  });
+}
+
+test('a damaged large blob imported for a restore leaves no object, no staged file and no copy', async () => {
+  const src = await store('lz4');
+  const put = await src.putBuffer(LARGE);
+  assert.ok(put.ok);
+  const d = put.value.digest;
+  const bytes = Buffer.from(readFileSync(src.objectPath(d)));
+  bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
+  const dst = await store('zstd');
+  assert.equal((await importBlob(dst, d, chunked(bytes, 65_536), { forRestore: true })).ok, false);
+  assert.deepEqual(await objectsIn(dst), []);
+  assert.deepEqual(tempsIn(dst.root), []);
+  assert.equal(dst.fresh.take(d), undefined);
+});
+
+test('a transfer error during a large import for a restore leaves neither temp file', async () => {
+  const src = await store('none');
+  const put = await src.putBuffer(LARGE);
+  assert.ok(put.ok);
+  const bytes = readFileSync(src.objectPath(put.value.digest));
+  const dst = await store('zstd');
+  let sent = 0;
+  const failing = new Readable({
+    read() {
+      if (sent > (3 << 19)) return void this.destroy(new Error('ECONNRESET'));
+      this.push(bytes.subarray(sent, sent + 65_536));
+      sent += 65_536;
+    },
+  });
+  await assert.rejects(importBlob(dst, put.value.digest, failing, { forRestore: true }), /ECONNRESET/);
+  assert.deepEqual(tempsIn(dst.root), []);
+  assert.deepEqual(await objectsIn(dst), []);
+});
+
+test('copies that no restore took are deleted when the store closes', async () => {
+  const src = await store('zstd');
+  const put = await src.putBuffer(LARGE);
+  assert.ok(put.ok);
+  const dst = await store('zstd');
+  await importBlob(dst, put.value.digest, chunked(readFileSync(src.objectPath(put.value.digest)), 65_536), { forRestore: true });
+  assert.equal(tempsIn(dst.root).length, 1);
+  await dst.close();
+  assert.deepEqual(tempsIn(dst.root), []);
 });

@@ -62,6 +62,25 @@ test('present blobs are not uploaded again; a blob shared by two records is hand
   assert.equal(remote.calls.stat, 2, 'one stat per distinct blob');
 });
 
+test('after a complete listing, listed blobs are skipped and unlisted ones are put without a stat', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['listed', 'unlisted']);
+  const listed = a.outputs[0]!.digest!;
+  const bytes = readFileSync(local.store.objectPath(listed));
+  remote.seed(`cas/${listed}`, bytes);
+  const up = uploader(remote, local);
+  up.knownPresent(new Map([[listed, bytes.length]]));
+  up.enqueue(a);
+  const p = await up.flush();
+  assert.equal(p.recordsUploaded, 1);
+  assert.equal(p.blobsUploaded, 1);
+  assert.equal(remote.calls.stat, 0, 'the listing answered every presence question');
+  assert.equal(remote.calls.put, 2, 'the unlisted blob and the record');
+  const unlisted = a.outputs[1]!.digest!;
+  assert.deepEqual(remote.peek(`cas/${unlisted}`), readFileSync(local.store.objectPath(unlisted)));
+});
+
 test('a remote blob of the wrong size (torn by someone else) is replaced', async () => {
   const local = await setup();
   const remote = new MemoryBlobStore();

@@ -72,18 +72,25 @@ export function registerRemoteCacheCommands(cache: Command, io: OpsIo, done: (co
     }
   };
 
-  remoteOptions(cache.command('push'))
+  /** The arguments and options push and pull share. */
+  const syncOptions = (cmd: Command): Command =>
+    remoteOptions(cmd)
+      .argument('[manifest]', 'only the records of this manifest\'s tasks (as they are now)')
+      .argument('[targets...]', 'tasks (with their dependencies); default: all')
+      .option('--no-progress', 'no progress bar, even on a terminal')
+      .option('--json', 'print the report as JSON');
+  /** What push and pull start from: the selection (with a manifest), the local cache, the tier and the progress bar. */
+  const startSync = async (o: Opened, manifest: string | undefined, targets: string[], opts: SyncOptions, mode: 'rw' | 'ro', verb: string) => {
+    const sel = await selection(manifest, targets, opts, io);
+    const local = await o.local(sel?.cacheDir);
+    return { sel, local, tier: o.tier(local.store, mode), bar: progressPrinter(verb, io.stderr, opts.progress && isTty(io.stderr)) };
+  };
+
+  syncOptions(cache.command('push'))
     .description('upload cached results (every record, or what a manifest\'s targets need) to the remote cache')
-    .argument('[manifest]', 'only the records of this manifest\'s tasks (as they are now)')
-    .argument('[targets...]', 'tasks (with their dependencies); default: all')
-    .option('--no-progress', 'no progress bar, even on a terminal')
-    .option('--json', 'print the report as JSON')
     .action((manifest: string | undefined, targets: string[], opts: SyncOptions) =>
       run(opts, async (o) => {
-        const sel = await selection(manifest, targets, opts, io);
-        const local = await o.local(sel?.cacheDir);
-        const tier = o.tier(local.store, 'rw');
-        const bar = progressPrinter('pushing', io.stderr, opts.progress && isTty(io.stderr));
+        const { sel, local, tier, bar } = await startSync(o, manifest, targets, opts, 'rw', 'pushing');
         const report = await pushRecords(tier, local.actions, sel?.selection, (p) => bar.update(p));
         bar.end();
         o.ctx.record('remote.push', { remote: tier.description, records: report.pushed, blobs: report.blobs, bytes: report.bytes, failed: report.failed });
@@ -94,19 +101,12 @@ export function registerRemoteCacheCommands(cache: Command, io: OpsIo, done: (co
       }),
     );
 
-  remoteOptions(cache.command('pull'))
+  syncOptions(cache.command('pull'))
     .description('download results from the remote cache into the local one (everything, or what a manifest\'s targets need)')
-    .argument('[manifest]', 'only the records of this manifest\'s tasks (as they are now)')
-    .argument('[targets...]', 'tasks (with their dependencies); default: all')
     .option('--require-signature', 'refuse records not signed with REPROVM_CACHE_SIGNING_KEY')
-    .option('--no-progress', 'no progress bar, even on a terminal')
-    .option('--json', 'print the report as JSON')
     .action((manifest: string | undefined, targets: string[], opts: SyncOptions) =>
       run(opts, async (o) => {
-        const sel = await selection(manifest, targets, opts, io);
-        const local = await o.local(sel?.cacheDir);
-        const tier = o.tier(local.store, 'ro');
-        const bar = progressPrinter('pulling', io.stderr, opts.progress && isTty(io.stderr));
+        const { sel, local, tier, bar } = await startSync(o, manifest, targets, opts, 'ro', 'pulling');
         const report = await pullRecords(tier, local.actions, sel?.selection, () => listRecordKeys(o.store), (p) => bar.update(p));
         bar.end();
         o.ctx.record('remote.pull', { remote: tier.description, records: report.pulled, bytes: report.bytes, missing: report.missing });

@@ -1,8 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import { hostname } from 'node:os';
 import path from 'node:path';
+// The engine: the build and its parts.
+import type { RemoteTier } from '../../cache/tiered-cache.js';
 import type { CodecName } from '../../cas/codec.js';
-import { EventBus, type Reporter } from '../../events/bus.js';
+import { EventBus } from '../../events/bus.js';
 import { eventTime } from '../../events/events.js';
 import { runBuild, type FsyncMode } from '../../exec/build.js';
 import { checkReproAfterRun, RunKeyCollector } from '../../exec/check-repro.js';
@@ -13,21 +14,16 @@ import { chooseSpawner } from '../../exec/spawn-select.js';
 import { renderAscii, type TaskStatusSymbol } from '../../graph/render.js';
 import { LockBusyError, lockWorkspace } from '../../ops/lock.js';
 import type { OutputMode } from '../../report/human-lines.js';
-import { JsonReporter } from '../../report/json-reporter.js';
-import { JunitReporter } from '../../report/junit-reporter.js';
-import { PlainReporter } from '../../report/plain-reporter.js';
-import { ProfileReporter } from '../../report/profile-reporter.js';
-import { RunSummaryReporter } from '../../report/run-summary-reporter.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
+// The command's wiring: configuration, workspace, remote cache, side channels, signals.
 import { loadCliConfig, type ConfigFlags } from '../cli-config.js';
 import { openWorkspace } from '../open-workspace.js';
-import { resolveRunSettings } from '../run-settings.js';
 import { busSink, flushUploads, openRemoteStore, remoteTierFactory, resolveRemote, type RemoteMode } from '../remote-options.js';
-import type { RemoteTier } from '../../cache/tiered-cache.js';
-import { VERSION } from '../version.js';
 import { attachAuditAndNotify, auditManifestRejection } from '../run-audit-notify.js';
 import { afterRunMaintenance } from '../run-maintenance.js';
-import { MetricsFileReporter } from '../../report/metrics-file-reporter.js';
+import { subscribePushgateway, subscribeReporters } from '../run-reporters.js';
+import { resolveRunSettings } from '../run-settings.js';
+import { trapInterrupts } from '../run-signals.js';
 
 /** Options of the default command (`reprovm [options] <manifest> [targets...]`) as commander parses them. */
 export interface RunOptions extends ConfigFlags {
@@ -114,18 +110,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
 
   const jobs = settings.jobs;
   const bus = new EventBus();
-  const human = { style, verbose: opts.verbose === true, quiet: opts.quiet === true, outputMode: opts.outputMode, jobs };
-  let reporter: Reporter;
-  if (opts.json) reporter = new JsonReporter(io.stdout);
-  else if (opts.progress && !opts.quiet && !opts.dryRun && io.stdout.isTTY === true) {
-    const { TtyReporter } = await import('../../report/tty-reporter.js');
-    reporter = new TtyReporter(human, io.stdout);
-  } else reporter = new PlainReporter(human, io.stdout, io.stderr);
-  bus.subscribe(reporter);
-  if (opts.summary !== undefined) bus.subscribe(new RunSummaryReporter(path.resolve(opts.summary), { version: VERSION }));
-  if (opts.junit !== undefined) bus.subscribe(new JunitReporter(path.resolve(opts.junit)));
-  if (opts.profile !== undefined) bus.subscribe(new ProfileReporter(path.resolve(opts.profile)));
-  if (opts.metrics !== undefined) bus.subscribe(new MetricsFileReporter(path.resolve(opts.metrics)));
+  await subscribeReporters(bus, opts, { style, jobs, stdout: io.stdout, stderr: io.stderr });
   const runKeys = opts.checkRepro !== undefined ? new RunKeyCollector() : undefined;
   if (runKeys) bus.subscribe(runKeys);
   if (opts.verbose && !opts.json) {
@@ -146,13 +131,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   const remoteSettings = resolveRemote(opts, loaded, io.env);
   // Audit log and webhooks: subscribed before the lock so that breaking a stale one is recorded.
   const sideChannels = attachAuditAndNotify(bus, { loaded, cacheDir, graph, env: io.env, stderr: io.stderr });
-  // Prometheus Pushgateway (--pushgateway, else [prometheus] pushgateway_url): prom-client loads only then.
-  const pushgateway = opts.pushgateway ?? (loaded.config.prometheus.pushgateway_url || undefined);
-  if (pushgateway !== undefined) {
-    const { attachPushgateway } = await import('../../report/metrics-run.js');
-    const warn = (message: string): void => void io.stderr.write(`reprovm: warning: ${message}\n`);
-    attachPushgateway(bus, { url: pushgateway, job: loaded.config.prometheus.job, instance: hostname(), workspace, warn });
-  }
+  await subscribePushgateway(bus, opts.pushgateway, { loaded, workspace, stderr: io.stderr });
   let remoteTier: RemoteTier | undefined;
   // Failed attempts that will be retried count toward the breaker too (a dead remote opens it fast).
   const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env, (e) => remoteTier?.noteRetry(e)) : undefined;
@@ -160,20 +139,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   const spawnChoice = chooseSpawner(io.env['REPROVM_SPAWNER']);
   if (spawnChoice.warning) io.stderr.write(`reprovm: warning: ${spawnChoice.warning}\n`);
   const groups = new ProcessGroups(spawnChoice.spawner);
-  let interruptSignal: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (interruptSignal) {
-      // Second signal: no more grace.
-      groups.killAll('SIGKILL');
-      io.stderr.write('reprovm: killed\n');
-      process.exit(signalExitCode(interruptSignal));
-    }
-    interruptSignal = signal;
-    io.stderr.write(`reprovm: ${signal === 'SIGINT' ? 'interrupted' : `received ${signal}`}: stopping running tasks (again to kill them at once)\n`);
-    interrupt.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupts = trapInterrupts(interrupt, groups, io.stderr);
 
   let lock;
   try {
@@ -191,7 +157,8 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   } catch (error) {
     if (error instanceof LockBusyError) {
       io.stderr.write(`reprovm: error: ${error.message}${opts.wait ? '' : ' (--no-wait)'}\n`);
-      return interruptSignal ? signalExitCode(interruptSignal) : EXIT_USAGE;
+      interrupts.release();
+      return interrupts.signal ? signalExitCode(interrupts.signal) : EXIT_USAGE;
     }
     throw error;
   }
@@ -225,9 +192,9 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
         : {}),
     });
     // Pending uploads finish before the run ends (an interrupted run drops what has not started).
-    if (remoteTier && !interruptSignal) await flushUploads(remoteTier, io.stderr);
+    if (remoteTier && !interrupts.signal) await flushUploads(remoteTier, io.stderr);
     const summary = remoteTier ? { ...outcome.summary, remote: remoteTier.totals } : outcome.summary;
-    let exitCode = interruptSignal ? signalExitCode(interruptSignal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
+    let exitCode = interrupts.signal ? signalExitCode(interrupts.signal) : outcome.failed ? EXIT_TASK_FAILED : EXIT_OK;
     if (runKeys && opts.checkRepro !== undefined && exitCode === EXIT_OK) {
       // A cache hit that does not reproduce is reported as a warning and fails the run.
       const checked = await checkReproAfterRun({
@@ -244,7 +211,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
         interrupt: interrupt.signal,
         groups,
       });
-      if (interruptSignal) exitCode = signalExitCode(interruptSignal);
+      if (interrupts.signal) exitCode = signalExitCode(interrupts.signal);
       else if (checked.notReproducible > 0) {
         exitCode = EXIT_TASK_FAILED;
         if (!opts.json) io.stderr.write(`reprovm: error: --check-repro: ${checked.notReproducible} of ${checked.checked} re-executed cache hits did not reproduce\n`);
@@ -259,7 +226,6 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     await sideChannels.close();
     await remoteStore?.close().catch(() => undefined);
     await lock.release();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupts.release();
   }
 }

@@ -205,9 +205,9 @@ async function streamVerified(
     }
     done = await stream.finish();
   } catch (e: unknown) {
+    body.destroy(); // stop the download whatever went wrong (a no-op when the body failed)
     await stream.abort();
     if (!(e instanceof CodecError)) throw e; // the transfer or the disk failed, not the content
-    body.destroy();
     return { ok: false, message: `cannot decode: ${e.message}` };
   }
   if (done.size !== header.size) return { ok: false, message: `decodes to ${done.size} bytes, its header says ${header.size}` };

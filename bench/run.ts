@@ -11,7 +11,7 @@ import path from 'node:path';
 import { loadConfig, WORKLOAD_IDS, type BenchConfig, type SectionId, type WorkloadId } from './config.js';
 import { LOAD_NOTE, loadRows, loadTargets, measureLoad, type LoadResult } from './load.js';
 import { measureRemote, type RemoteResult } from './remote.js';
-import { measureSpawn, type SpawnResult } from './spawn.js';
+import { SPAWN_NOTE, measureSpawn, type SpawnResult } from './spawn.js';
 import { activeChildCount, haveGnuTime, killActiveChildren, median, setScratchDir, sleep, which } from './measure.js';
 import {
   makeDataFile, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
@@ -377,7 +377,7 @@ async function main(): Promise<void> {
           targets: allTargets.filter((t) => t.section === key).map(targetRow),
           workloads: workload ? workloadRows(workload, tools) : [],
           micro: allMicro.filter((r) => r.section === key).map((r) => [r.name, r.value]),
-          notes: key === 'load' ? [LOAD_NOTE] : (workload?.notes ?? []).map((n) => `(${key}) ${n}`),
+          notes: key === 'load' ? [LOAD_NOTE] : key === 'spawn' ? [SPAWN_NOTE] : (workload?.notes ?? []).map((n) => `(${key}) ${n}`),
         };
         return [key, rows];
       }),

@@ -6,23 +6,29 @@
  * which forks the Node process), by ninja and by make, interleaved rep by rep in rotating
  * order, so that all four see the same machine load (this machine is shared: figures from
  * different minutes are not comparable, ratios within one rep are). The ratio to ninja is
- * taken per rep, and the median of those is reported.
+ * taken per rep, and the median of those is reported. CPU time (user + system of the whole
+ * process tree, from GNU time) is reported too: on a saturated machine it is the steadier
+ * measure of what each tool costs.
  *
  * Also the runner alone: the same 1,000 commands through `runCommand` (capture files, -j 8)
  * in this process with each spawner, without anything else reprovm does per task (keys, CAS,
  * records). That is the floor the spawner sets for a cold build.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ProcessGroups, runCommand } from '../src/exec/process-runner.js';
 import { loadNativeSpawn } from '../src/exec/spawn-native.js';
 import { NODE_SPAWNER, type Spawner } from '../src/exec/spawn-select.js';
-import { assertOk, median, runTimed, toolEnv, which } from './measure.js';
+import { GNU_TIME, assertOk, haveGnuTime, median, runTimed, toolEnv, which } from './measure.js';
 import { fmtMs, fmtRatio, type MicroRow, type Target } from './report.js';
 import { syncDisk } from './scenarios.js';
 import { MANIFEST, deleteOutputs, makeWorkload, materialize, type Tool } from './workloads.js';
 
 type Variant = 'native' | 'node' | 'ninja' | 'make';
+
+/** The method in one paragraph, for the notes of RESULTS.md. */
+export const SPAWN_NOTE =
+  'spawn: cold runs of workload (a) by reprovm with `REPROVM_SPAWNER=native` (posix_spawn on the addon\'s helper thread) and `REPROVM_SPAWNER=node` (child_process.spawn, a fork of the Node process per command), by ninja and by make, interleaved in rotating order within each repetition; the ratio to ninja is the median of the per-repetition ratios. CPU time is user + system of the whole process tree (GNU time). "runCommand alone" starts the same 1,000 commands through the runner in the bench process (capture files, 8 at once) with nothing else per task: the floor a spawner sets.';
 
 export interface SpawnResult {
   readonly rows: MicroRow[];
@@ -64,6 +70,7 @@ export async function measureSpawn(cli: string, jobs: number, base: string, reps
     return { cmd: process.execPath, args: [cli, '-q', '--no-progress', '-j', j, MANIFEST], env: { ...toolEnv(), REPROVM_SPAWNER: v } };
   };
   const ms = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+  const cpu = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   const ratio = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   for (let rep = 0; rep < reps; rep++) {
     const order = variants.map((_, i) => variants[(i + rep) % variants.length]!);
@@ -72,9 +79,15 @@ export async function measureSpawn(cli: string, jobs: number, base: string, reps
       deleteOutputs(dirOf(v), toolOf(v), true);
       syncDisk();
       const c = command(v);
-      const s = assertOk(await runTimed(c.cmd, c.args, { cwd: dirOf(v), ...(c.env ? { env: c.env } : {}) }), `spawn: ${v}`);
+      const cpuFile = path.join(base, `cpu-${v}.txt`);
+      const [cmd, args] = haveGnuTime ? [GNU_TIME, ['-f', '%U %S', '-o', cpuFile, c.cmd, ...c.args]] : [c.cmd, c.args];
+      const s = assertOk(await runTimed(cmd, args, { cwd: dirOf(v), ...(c.env ? { env: c.env } : {}) }), `spawn: ${v}`);
       got.set(v, s.ms);
       ms.get(v)!.push(s.ms);
+      if (haveGnuTime) {
+        const [user, sys] = (readFileSync(cpuFile, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+        if (Number.isFinite(user) && Number.isFinite(sys)) cpu.get(v)!.push(1000 * (user! + sys!));
+      }
     }
     const ninja = got.get('ninja');
     if (ninja !== undefined) for (const v of variants) ratio.get(v)!.push(got.get(v)! / ninja);
@@ -101,6 +114,10 @@ export async function measureSpawn(cli: string, jobs: number, base: string, reps
     make: 'make',
   };
   for (const v of variants) rows.push({ section: 'spawn', name: `(a) cold, interleaved: ${label[v]}`, value: `${fmtMs(median(ms.get(v)!))}${perRep(v)}` });
+  if (cpu.get('native')!.length > 0) {
+    const cpuOf = (v: Variant): string => `${label[v].replace(/ \(.*\)$/, '')} ${fmtMs(median(cpu.get(v)!))}`;
+    rows.push({ section: 'spawn', name: `(a) cold, CPU time (user + system, whole process tree): ${variants.map(cpuOf).join(', ')}`, value: fmtRatio(median(cpu.get('native')!) / median(cpu.get('node')!)) });
+  }
   rows.push(
     { section: 'spawn', name: '1,000 commands through runCommand alone, -j 8: native spawner', value: fmtMs(median(alone.native)) },
     { section: 'spawn', name: '1,000 commands through runCommand alone, -j 8: child_process spawner', value: fmtMs(median(alone.node)) },

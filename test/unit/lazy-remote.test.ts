@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
-import { LazyBlobStore } from '../../src/cache/lazy-remote.js';
+import { LazyBlobStore, warmUpForColdWorkspace } from '../../src/cache/lazy-remote.js';
 import { BlobStoreError } from '../../src/remote/blob-store.js';
 import { MemoryBlobStore } from '../../src/remote/memory-store.js';
 
@@ -37,4 +40,47 @@ test('a failure to open is thrown from the calls', async () => {
   });
   await assert.rejects(lazy.has('k'), /no Azure account/);
   await lazy.close();
+});
+
+test('warmUp opens the store once in the background; a failure surfaces on the first call', async () => {
+  let opened = 0;
+  const inner = new MemoryBlobStore();
+  const lazy = new LazyBlobStore('s3://b/p', async () => {
+    opened += 1;
+    return inner;
+  });
+  lazy.warmUp();
+  lazy.warmUp();
+  await lazy.has('k');
+  assert.equal(opened, 1);
+
+  const failing = new LazyBlobStore('s3://b/p', async () => {
+    throw new BlobStoreError('transient', 'SDK missing');
+  });
+  failing.warmUp(); // no unhandled rejection, nothing thrown
+  await new Promise((r) => setImmediate(r));
+  await assert.rejects(failing.get('k'), /SDK missing/);
+});
+
+test('only a workspace that never ran (no state file) warms the remote up', async () => {
+  const ws = mkdtempSync(path.join(tmpdir(), 'reprovm-warm-'));
+  try {
+    let opened = 0;
+    const make = (): LazyBlobStore =>
+      new LazyBlobStore('s3://b/p', async () => {
+        opened += 1;
+        return new MemoryBlobStore();
+      });
+    warmUpForColdWorkspace(make(), ws);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(opened, 1, 'cold workspace: opened at once');
+    mkdirSync(path.join(ws, '.reprovm'));
+    writeFileSync(path.join(ws, '.reprovm', 'state.json'), '{}');
+    warmUpForColdWorkspace(make(), ws);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(opened, 1, 'a workspace with state stays lazy');
+    warmUpForColdWorkspace(new MemoryBlobStore(), ws); // not lazy: nothing to do
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
 });

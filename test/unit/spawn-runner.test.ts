@@ -91,7 +91,9 @@ for (const { name, spawner, skip } of spawners) {
     });
 
     test('runs in a new session and process group, with no blocked or ignored signals', async () => {
-      const r = await run('awk \'{print $1, $5, $6}\' /proc/$$/stat; grep -E "^Sig(Blk|Ign)" /proc/$$/status');
+      // The mask is read by the exec'd command itself: the shell blocks every signal for a
+      // moment around each fork, so reading /proc/$$/status from a child could catch that.
+      const r = await run('awk \'{print $1, $5, $6}\' /proc/$$/stat; exec grep -E "^Sig(Blk|Ign)" /proc/self/status');
       const [ids, blk, ign] = r.stdout.toString().trim().split('\n');
       const [pid, pgrp, sid] = (ids ?? '').split(' ');
       assert.equal(pgrp, pid, 'process group leader');

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 // The engine: the build and its parts.
+import { warmUpForColdWorkspace } from '../../cache/lazy-remote.js';
 import type { RemoteTier } from '../../cache/tiered-cache.js';
 import type { CodecName } from '../../cas/codec.js';
 import { EventBus } from '../../events/bus.js';
@@ -135,6 +136,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   let remoteTier: RemoteTier | undefined;
   // Failed attempts that will be retried count toward the breaker too (a dead remote opens it fast).
   const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env, (e) => remoteTier?.noteRetry(e)) : undefined;
+  if (remoteStore) warmUpForColdWorkspace(remoteStore, workspace); // a first run here: load the SDK while the lock is taken
   // posix_spawn addon when it is built (REPROVM_SPAWNER=node|native|auto; see README Performance).
   const spawnChoice = chooseSpawner(io.env['REPROVM_SPAWNER']);
   if (spawnChoice.warning) io.stderr.write(`reprovm: warning: ${spawnChoice.warning}\n`);

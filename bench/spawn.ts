@@ -2,7 +2,7 @@
  * Process creation (section `spawn`): what the spawner costs a cold build of many tiny tasks.
  *
  * Cold runs of workload (a) (1,000 independent `tr` tasks) by reprovm with each spawner
- * (`REPROVM_SPAWNER=native`: posix_spawn on a helper thread; `node`: child_process.spawn,
+ * (`REPROVM_SPAWNER=native`: posix_spawn on a spawner thread; `node`: child_process.spawn,
  * which forks the Node process), by ninja and by make, interleaved rep by rep in rotating
  * order, so that all four see the same machine load (this machine is shared: figures from
  * different minutes are not comparable, ratios within one rep are). The ratio to ninja is
@@ -28,7 +28,7 @@ type Variant = 'native' | 'node' | 'ninja' | 'make';
 
 /** The method in one paragraph, for the notes of RESULTS.md. */
 export const SPAWN_NOTE =
-  'spawn: cold runs of workload (a) by reprovm with `REPROVM_SPAWNER=native` (posix_spawn on the addon\'s helper thread) and `REPROVM_SPAWNER=node` (child_process.spawn, a fork of the Node process per command), by ninja and by make, interleaved in rotating order within each repetition; the ratio to ninja is the median of the per-repetition ratios. CPU time is user + system of the whole process tree (GNU time). "runCommand alone" starts the same 1,000 commands through the runner in the bench process (capture files, 8 at once) with nothing else per task: the floor a spawner sets.';
+  'spawn: cold runs of workload (a) by reprovm with `REPROVM_SPAWNER=native` (posix_spawn on the addon\'s spawner thread) and `REPROVM_SPAWNER=node` (child_process.spawn, a fork of the Node process per command), by ninja and by make, interleaved in rotating order within each repetition; the ratio to ninja is the median of the per-repetition ratios. CPU time is user + system of the whole process tree (GNU time). "runCommand alone" starts the same 1,000 commands through the runner in the bench process (capture files, 8 at once) with nothing else per task: the floor a spawner sets.';
 
 export interface SpawnResult {
   readonly rows: MicroRow[];

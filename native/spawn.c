@@ -5,7 +5,7 @@
  * copies the page tables of a large, multi-threaded process) and blocks the event loop until
  * the child has exec'd. For thousands of short commands that dominates a build. glibc's
  * posix_spawn uses clone(CLONE_VM | CLONE_VFORK): the child borrows the parent's memory until
- * it execs, so nothing is copied; and it runs here on a helper thread, so the event loop
+ * it execs, so nothing is copied; and it runs here on a spawner thread, so the event loop
  * never waits for an exec either.
  *
  * spawn(file, argv, envp, cwd, stdinFd, stdoutFd, stderrFd, onStart, onExit)
@@ -13,12 +13,13 @@
  *   process group (its pid; what child_process's `detached` does), with an empty signal mask
  *   and every signal at its default disposition (Node ignores SIGPIPE; a command must not
  *   inherit that), in `cwd`, with fds 0/1/2 duplicated from the given descriptors
- *   (stdinFd < 0: /dev/null). The descriptors must stay open until onStart has been called.
+ *   (stdinFd < 0: /dev/null; stdoutFd/stderrFd -2: a new pipe, whose read end is returned in
+ *   [stdoutReadFd, stderrReadFd], else -1). The descriptors must stay open until onStart.
  *   onStart(pid, errorCode): the pid, or -1 and an errno name ("ENOENT") when it could not
  *   start (then onExit is never called). onExit(exitCode, signalNumber): exitCode is -1 when
  *   the command was killed by a signal, signalNumber 0 when it exited.
  *
- * One helper thread per Node environment (started on first use) does everything that
+ * One spawner thread per Node environment (started on first use) does everything that
  * blocks: it takes start requests from a queue (woken through an eventfd), posix_spawns
  * them, opens a pidfd for each child (Linux >= 5.3) and sleeps in epoll_wait on all of
  * them; when a pidfd turns readable it reaps exactly that pid (never waitpid(-1), which would
@@ -34,6 +35,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +129,8 @@ static addon_state *get_state(napi_env env) {
   return p;
 }
 
-/* On first use: the epoll set, the helper thread, the thread-safe function. 0 or an errno. */
-static int start_helper(napi_env env, addon_state *st) {
+/* On first use: the epoll set, the spawner thread, the thread-safe function. 0 or an errno. */
+static int start_thread(napi_env env, addon_state *st) {
   if (st->started) return 0;
   napi_value name, resource;
   napi_create_string_utf8(env, "reprovm_spawn", NAPI_AUTO_LENGTH, &name);
@@ -146,11 +148,11 @@ static int start_helper(napi_env env, addon_state *st) {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, st->evfd, &ev) < 0) return errno;
   }
-  /* The helper thread takes no signals: they belong to Node's main thread. */
+  /* The spawner thread takes no signals: they belong to Node's main thread. */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int err = pthread_create(&st->thread, NULL, rs_helper_main, st);
+  int err = pthread_create(&st->thread, NULL, rs_thread_main, st);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (err) return err;
   st->started = 1;
@@ -186,7 +188,8 @@ static char *to_str(napi_env env, napi_value s) {
   return out;
 }
 
-/* spawn(file, argv, envp, cwd, stdinFd, stdoutFd, stderrFd, onStart, onExit) */
+/* spawn(file, argv, envp, cwd, stdinFd, stdoutFd, stderrFd, onStart, onExit) -> [stdoutReadFd, stderrReadFd] */
+#define PIPE_FD (-2)
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   addon_state *st = get_state(env);
   size_t argc = 9;
@@ -201,16 +204,39 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "spawn(file, argv, envp, cwd, stdinFd, stdoutFd, stderrFd, onStart, onExit)");
     return NULL;
   }
-  int err = start_helper(env, st);
-  if (err) return throw_errno(env, err, "reprovm_spawn: cannot start its helper thread:");
+  int err = start_thread(env, st);
+  if (err) return throw_errno(env, err, "reprovm_spawn: cannot start its spawner thread:");
   child_rec *rec = calloc(1, sizeof *rec);
   if (!rec) return throw_errno(env, ENOMEM, "reprovm_spawn:");
   for (int i = 0; i < 3; i++) napi_get_value_int32(env, a[4 + i], &rec->fds[i]);
+  /* stdoutFd/stderrFd PIPE_FD: a pipe; the command gets the write end, the caller the read end. */
+  int read_ends[2] = {-1, -1};
+  rec->close_after[0] = rec->close_after[1] = -1;
+  for (int i = 0; i < 2; i++) {
+    if (rec->fds[1 + i] != PIPE_FD) continue;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+      err = errno;
+      for (int k = 0; k < 2; k++) {
+        if (read_ends[k] >= 0) close(read_ends[k]);
+        if (rec->close_after[k] >= 0) close(rec->close_after[k]);
+      }
+      free(rec);
+      return throw_errno(env, err, "reprovm_spawn: pipe:");
+    }
+    read_ends[i] = p[0];
+    rec->close_after[i] = p[1];
+    rec->fds[1 + i] = p[1];
+  }
   rec->file = to_str(env, a[0]);
   rec->cwd = to_str(env, a[3]);
   rec->argv = to_vec(env, a[1]);
   rec->envp = to_vec(env, a[2]);
   if (!rec->file || !rec->cwd || !rec->argv || !rec->envp) {
+    for (int k = 0; k < 2; k++) {
+      if (read_ends[k] >= 0) close(read_ends[k]);
+      if (rec->close_after[k] >= 0) close(rec->close_after[k]);
+    }
     rs_free_request(rec);
     free(rec);
     return throw_errno(env, ENOMEM, "reprovm_spawn:");
@@ -229,7 +255,13 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   uint64_t one = 1;
   ssize_t w = write(st->evfd, &one, sizeof one);
   (void)w;
-  return NULL;
+  napi_value result, v;
+  napi_create_array_with_length(env, 2, &result);
+  for (uint32_t k = 0; k < 2; k++) {
+    napi_create_int32(env, read_ends[k], &v);
+    napi_set_element(env, result, k, v);
+  }
+  return result;
 }
 
 static napi_value js_available(napi_env env, napi_callback_info info) {

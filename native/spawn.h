@@ -1,6 +1,6 @@
 /*
  * Shared between the two halves of the spawn addon: spawn.c (the N-API side, main thread) and
- * helper.c (the helper thread that starts, watches and reaps the children). See spawn.c.
+ * spawn-thread.c (the spawner thread that starts, watches and reaps the children). See spawn.c.
  */
 #ifndef REPROVM_SPAWN_H
 #define REPROVM_SPAWN_H
@@ -16,11 +16,12 @@
 #include <node_api.h>
 
 typedef struct child_rec {
-  struct child_rec *next_req;     /* start queue (main thread -> helper) */
-  struct child_rec *prev, *next;  /* children running (helper thread only) */
+  struct child_rec *next_req;     /* start queue (main thread -> spawner thread) */
+  struct child_rec *prev, *next;  /* children running (spawner thread only) */
   char *file, *cwd;
   char **argv, **envp;
   int32_t fds[3];
+  int close_after[2]; /* this process's write ends of stdout/stderr pipes, or -1 */
   pid_t pid;
   int pidfd;
   napi_ref on_start, on_exit;
@@ -28,13 +29,13 @@ typedef struct child_rec {
 
 typedef struct {
   int epfd;
-  int evfd; /* wakes the helper: new start requests or a stop request */
+  int evfd; /* wakes the spawner thread: new start requests or a stop request */
   pthread_t thread;
   int started;
   pthread_mutex_t lock; /* guards queue_head/queue_tail/stopping */
   child_rec *queue_head, *queue_tail;
   int stopping;
-  child_rec *running; /* helper thread only */
+  child_rec *running; /* spawner thread only */
   napi_threadsafe_function tsfn;
   napi_async_context async_ctx;
   int tsfn_refd;
@@ -54,7 +55,7 @@ int rs_pidfd_open(pid_t pid);
 /* Frees the strings of a start request (after it was started, or when it is dropped). */
 void rs_free_request(child_rec *rec);
 void rs_free_vec(char **v);
-/* The helper thread's main loop (pthread start routine); arg is the addon_state. */
-void *rs_helper_main(void *arg);
+/* The spawner thread's main loop (pthread start routine); arg is the addon_state. */
+void *rs_thread_main(void *arg);
 
 #endif

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { openCaptureFiles } from './spawn-capture-files.js';
-import { envList, signalName } from './spawn-native.js';
+import { launch, type Launched } from './spawn-launch.js';
 import { NODE_SPAWNER, type Spawner } from './spawn-select.js';
 
 /** What one execution of a task's command produced. */
@@ -36,8 +35,7 @@ export interface RunCommandOptions {
   /**
    * When set and nobody wants live lines (`onLine` absent), stdout and stderr go to temp files
    * in this directory instead of pipes: no pipe, socket or stream objects per task, which is a
-   * large part of the cost of spawning thousands of short commands. Only then can the native
-   * spawner start the command (it hands over file descriptors, not pipes).
+   * large part of the cost of spawning thousands of short commands.
    */
   readonly captureDir?: string | undefined;
 }
@@ -80,8 +78,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
  * Runs `/bin/sh -c cmd` in its own session and process group. Timeouts and aborts signal the
  * whole group (SIGTERM, then SIGKILL after a grace period), so a command's children never
  * outlive it; whatever is left of the group when the shell exits is killed too, as Bazel does.
- * With capture files and the native spawner of `groups` (spawn-native.ts) the command is
- * started without forking this process; otherwise by child_process.
+ * With the native spawner of `groups` (spawn-native.ts) the command is started without
+ * forking this process; otherwise by child_process (spawn-launch.ts).
  */
 export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Promise<ProcessResult> {
   const started = performance.now();
@@ -91,10 +89,8 @@ export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Pro
       resolve(emptyResult({ interrupted: true, durationMs: 0 }));
       return;
     }
-    const files = opts.onLine === undefined && opts.captureDir !== undefined ? openCaptureFiles(opts.captureDir) : undefined;
-    // The native spawner hands the command file descriptors; live output needs pipes (child_process).
     const spawner = groups?.spawner ?? NODE_SPAWNER;
-    const native = files !== undefined && spawner.kind === 'native' ? spawner.addon : undefined;
+    const files = opts.onLine === undefined && opts.captureDir !== undefined ? openCaptureFiles(opts.captureDir) : undefined;
     const captured = { stdout: new Capture(maxCapture), stderr: new Capture(maxCapture) };
     const splitters = {
       stdout: new LineSplitter((l) => opts.onLine?.('stdout', l)),
@@ -107,6 +103,8 @@ export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Pro
     let timeoutTimer: NodeJS.Timeout | undefined;
     let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let settled = false;
+    let openStreams = 0;
+    let launched: Launched | undefined;
 
     // Signals the group; a native start may still be queued, then this happens once it has a pid.
     const signalGroup = (): void => {
@@ -134,6 +132,8 @@ export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Pro
         killGroup(pid, 'SIGKILL'); // stray background children of the command
         groups?.delete(pid);
       }
+      launched?.stdout?.destroy();
+      launched?.stderr?.destroy();
       splitters.stdout.end();
       splitters.stderr.end();
       if (files) {
@@ -151,68 +151,40 @@ export function runCommand(opts: RunCommandOptions, groups?: ProcessGroups): Pro
         stderr: captured.stderr.buffer(),
         truncated: captured.stdout.truncated || captured.stderr.truncated,
         durationMs: performance.now() - started,
-        spawnedBy: native ? 'native' : 'node',
+        spawnedBy: launched?.by ?? spawner.kind,
       });
     };
 
-    if (native && files) {
-      const onStart = (started: number, errorCode: string | undefined): void => {
-        // The same words child_process uses ("spawn /bin/sh ENOENT").
-        if (started < 0) return finish(`spawn /bin/sh ${errorCode ?? 'failed'}`);
-        pid = started;
-        groups?.add(started);
+    launched = launch(spawner, { cmd: opts.cmd, cwd: opts.cwd, env: opts.env, files: files && { stdout: files.stdout.fd, stderr: files.stderr.fd } }, {
+      started: (p) => {
+        pid = p;
+        groups?.add(p);
         if (timedOut || interrupted) signalGroup();
-      };
-      const onExit = (code: number, signo: number): void => {
-        exitInfo = { code: code >= 0 ? code : null, signal: signalName(signo) };
-        finish();
-      };
-      try {
-        native.spawn('/bin/sh', ['/bin/sh', '-c', opts.cmd], envList(opts.env), opts.cwd, -1, files.stdout.fd, files.stderr.fd, onStart, onExit);
-      } catch (error) {
-        finish(error instanceof Error ? error.message : String(error));
-        return;
-      }
-    } else {
-      const proc = spawnWithChildProcess(opts, files && { stdout: files.stdout.fd, stderr: files.stderr.fd });
-      pid = proc.pid;
-      for (const stream of ['stdout', 'stderr'] as const) {
-        proc[stream]?.on('data', (chunk: Buffer) => {
-          captured[stream].push(chunk);
-          if (opts.onLine) splitters[stream].push(chunk);
-        });
-      }
-      proc.on('error', (e) => finish(e.message));
-      proc.on('exit', (code, signal) => {
+      },
+      failed: (message) => finish(message),
+      exited: (code, signal) => {
         exitInfo = { code, signal };
-        if (files) {
-          finish();
-          return;
-        }
+        if (openStreams === 0) return finish();
         // Pipes may stay open if the command left a background child holding them.
-        setTimeout(() => {
-          proc.stdout?.destroy();
-          proc.stderr?.destroy();
-          finish();
-        }, PIPE_DRAIN_MS).unref();
+        setTimeout(finish, PIPE_DRAIN_MS).unref();
+      },
+    });
+    if (settled) return; // could not start
+    for (const name of ['stdout', 'stderr'] as const) {
+      const stream = launched[name];
+      if (!stream) continue;
+      openStreams++;
+      stream.on('data', (chunk: Buffer) => {
+        captured[name].push(chunk);
+        if (opts.onLine) splitters[name].push(chunk);
       });
-      proc.on('close', () => {
-        if (exitInfo) finish();
+      stream.on('error', () => undefined); // a read error ends the stream; 'close' follows
+      stream.on('close', () => {
+        if (--openStreams === 0 && exitInfo) finish();
       });
-      if (pid !== undefined) groups?.add(pid);
     }
     if (opts.timeoutMs) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** child_process.spawn in a new session and process group (`detached`), to files or pipes. */
-function spawnWithChildProcess(opts: RunCommandOptions, fds: { stdout: number; stderr: number } | undefined): ChildProcess {
-  return spawn('/bin/sh', ['-c', opts.cmd], {
-    cwd: opts.cwd,
-    env: opts.env,
-    detached: true,
-    stdio: fds ? ['ignore', fds.stdout, fds.stderr] : ['ignore', 'pipe', 'pipe'],
   });
 }
 

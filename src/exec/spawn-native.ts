@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 /**
  * The optional native spawner (native/spawn.c, built into build/Release/reprovm_spawn.node by
  * `npm ci`): posix_spawn (clone with CLONE_VM | CLONE_VFORK, so the Node process is not
- * copied) on a helper thread (so the event loop never waits for an exec) into a new session
+ * copied) on a spawner thread (so the event loop never waits for an exec) into a new session
  * and process group; exits are reported through pidfds. When it is not built or does not
  * load, callers use child_process instead.
  */
@@ -15,11 +15,12 @@ export interface NativeSpawnAddon {
   available(): boolean;
   /**
    * Queues the start of `file` (absolute; argv[0] included in `argv`; `envp` as "K=V"
-   * strings) in `cwd` with fds 0/1/2 from the given descriptors (stdin < 0: /dev/null), in a
-   * new session and process group. A helper thread starts it, so this never blocks; the
-   * descriptors must stay open until `onStart`. `onStart(pid)`, or `onStart(-1, "ENOENT")`
-   * when it could not start (then `onExit` is never called). `onExit` gets the exit code (-1
-   * when killed by a signal) and the signal number (0 when it exited).
+   * strings) in `cwd` with fds 0/1/2 from the given descriptors (stdin < 0: /dev/null;
+   * stdout/stderr {@link PIPE_FD}: a new pipe whose read end is returned, else -1 in its place),
+   * in a new session and process group. The spawner thread starts it, so this never blocks; the
+   * descriptors must stay open until `onStart`. `onStart(pid)`, or `onStart(-1, "ENOENT")` when
+   * it could not start (then `onExit` is never called). `onExit` gets the exit code (-1 when
+   * killed by a signal) and the signal number (0 when it exited).
    */
   spawn(
     file: string,
@@ -31,8 +32,11 @@ export interface NativeSpawnAddon {
     stderrFd: number,
     onStart: (pid: number, errorCode: string | undefined) => void,
     onExit: (exitCode: number, signal: number) => void,
-  ): void;
+  ): readonly [stdoutReadFd: number, stderrReadFd: number];
 }
+
+/** As stdoutFd/stderrFd of {@link NativeSpawnAddon.spawn}: make a pipe. */
+export const PIPE_FD = -2;
 
 export type NativeLoad = { readonly ok: true; readonly addon: NativeSpawnAddon } | { readonly ok: false; readonly reason: string };
 

@@ -1,9 +1,8 @@
 import { loadNativeSpawn, type NativeSpawnAddon } from './spawn-native.js';
 
 /**
- * How task commands are started. `native`: the posix_spawn addon (spawn-native.ts), used for
- * commands whose output goes to capture files; commands whose output is read live through
- * pipes always use child_process. `node`: child_process.spawn for everything.
+ * How task commands are started. `native`: the posix_spawn addon (spawn-native.ts, output to
+ * capture files or to pipes it creates). `node`: child_process.spawn.
  */
 export type Spawner = { readonly kind: 'node' } | { readonly kind: 'native'; readonly addon: NativeSpawnAddon };
 

@@ -39,8 +39,8 @@ async function waitGone(pid: number, ms = 3000): Promise<boolean> {
   return gone(pid);
 }
 
-for (const { name, spawner, skip } of spawners) {
-  describe(`runCommand with the ${name} spawner`, { skip }, () => {
+for (const { name, spawner, skip } of spawners) for (const mode of ['files', 'pipes'] as const) {
+  describe(`runCommand with the ${name} spawner, output to ${mode}`, { skip }, () => {
     let dir: string;
     let captureDir: string;
     before(() => {
@@ -51,8 +51,11 @@ for (const { name, spawner, skip } of spawners) {
     after(() => rmSync(dir, { recursive: true, force: true }));
 
     const groups = (): ProcessGroups => new ProcessGroups(spawner);
+    // Pipes mode: output read live, line by line (what the reporters show while a task runs).
+    const lines: string[] = [];
+    const onLine = mode === 'pipes' ? (s: 'stdout' | 'stderr', l: string): number => lines.push(`${s}:${l}`) : undefined;
     const run = (cmd: string, over: Partial<RunCommandOptions> = {}, g = groups()): Promise<ProcessResult> =>
-      runCommand({ cmd, cwd: dir, env: ENV, captureDir, killGraceMs: 300, ...over }, g);
+      runCommand({ cmd, cwd: dir, env: ENV, captureDir, killGraceMs: 300, onLine, ...over }, g);
 
     test('reports which spawner started the command', async () => {
       const r = await run('true');
@@ -67,11 +70,21 @@ for (const { name, spawner, skip } of spawners) {
       assert.equal(r.spawnError, undefined);
     });
 
-    test('captures stdout and stderr into files, separately', async () => {
+    test('captures stdout and stderr, separately (and line by line when read live)', async () => {
+      lines.length = 0;
       const r = await run('printf "out line\\n"; printf "err line\\n" >&2; printf tail');
       assert.equal(r.stdout.toString(), 'out line\ntail');
       assert.equal(r.stderr.toString(), 'err line\n');
       assert.equal(r.truncated, false);
+      if (mode === 'pipes') assert.deepEqual(lines.sort(), ['stderr:err line', 'stdout:out line', 'stdout:tail']);
+    });
+
+    test('output of a background child that outlives the command is not waited for forever', async () => {
+      const t0 = performance.now();
+      const r = await run('(sleep 30; echo late) & echo early');
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.stdout.toString(), 'early\n');
+      assert.ok(performance.now() - t0 < 10_000);
     });
 
     test('keeps the head of output beyond the capture limit', async () => {
@@ -188,14 +201,3 @@ for (const { name, spawner, skip } of spawners) {
     });
   });
 }
-
-describe('live output', () => {
-  test('commands whose lines are read live use pipes (child_process) whatever the spawner', async () => {
-    const lines: string[] = [];
-    const g = native.ok ? new ProcessGroups({ kind: 'native', addon: native.addon }) : new ProcessGroups();
-    const r = await runCommand({ cmd: 'echo one; echo two >&2', cwd: tmpdir(), env: ENV, onLine: (s, l) => lines.push(`${s}:${l}`), captureDir: tmpdir() }, g);
-    assert.equal(r.spawnedBy, 'node');
-    assert.deepEqual(lines.sort(), ['stderr:two', 'stdout:one']);
-    assert.equal(r.stdout.toString(), 'one\n');
-  });
-});

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { envList, loadNativeSpawn, signalName, type NativeLoad, type NativeSpawnAddon } from '../../src/exec/spawn-native.js';
 import { chooseSpawner } from '../../src/exec/spawn-select.js';
 
-const fakeAddon: NativeSpawnAddon = { available: () => true, spawn: () => undefined };
+const fakeAddon: NativeSpawnAddon = { available: () => true, spawn: () => [-1, -1] };
 const loads = (): NativeLoad => ({ ok: true, addon: fakeAddon });
 const fails = (): NativeLoad => ({ ok: false, reason: 'the native addon is not built (npm run build:native)' });
 
@@ -62,7 +62,7 @@ describe('loadNativeSpawn', () => {
   });
 });
 
-describe('helpers', () => {
+describe('conversions', () => {
   test('envList leaves unset variables out', () => {
     assert.deepEqual(envList({ A: '1', B: undefined, C: '' }), ['A=1', 'C=']);
   });

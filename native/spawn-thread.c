@@ -1,5 +1,5 @@
 /*
- * The helper thread of the spawn addon (see spawn.c for the whole design): it takes start
+ * The spawner thread of the spawn addon (see spawn.c for the whole design): it takes start
  * requests from the queue, posix_spawns them, watches each child through a pidfd in one epoll
  * set, reaps exactly that pid when it exits, and posts both events to the main thread through
  * the thread-safe function. Nothing here touches JS values.
@@ -79,10 +79,16 @@ static int do_spawn(child_rec *rec) {
   return err;
 }
 
-/* Helper thread: start one queued request and watch it. */
+/* Spawner thread: start one queued request and watch it. */
 static void start_one(addon_state *st, child_rec *rec) {
   int err = do_spawn(rec);
   rs_free_request(rec);
+  /* The child has its copies of the pipes' write ends now (or never will): the reader sees
+   * end-of-file exactly when the command and whatever it left running close theirs. */
+  for (int i = 0; i < 2; i++) {
+    if (rec->close_after[i] >= 0) close(rec->close_after[i]);
+    rec->close_after[i] = -1;
+  }
   if (!err) {
     rec->pidfd = rs_pidfd_open(rec->pid);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rec};
@@ -119,7 +125,7 @@ static void reap_one(addon_state *st, child_rec *rec) {
   post(st, rec, MSG_EXITED, r == rec->pid ? status : -1, 0);
 }
 
-void *rs_helper_main(void *arg) {
+void *rs_thread_main(void *arg) {
   addon_state *st = arg;
   struct epoll_event evs[64];
   for (;;) {

@@ -78,6 +78,11 @@ export class FreshCopies {
     return c;
   }
 
+  /** Forgets the copy filed under `digest`, if any (a staged file is deleted). */
+  discard(digest: string): void {
+    this.#drop(digest);
+  }
+
   /** Forgets every copy and deletes the staged files (synchronously: called when the store closes). */
   clear(): void {
     for (const c of this.#entries.values()) if (c.kind === 'file') rmSync(c.path, { force: true });

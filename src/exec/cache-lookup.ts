@@ -51,6 +51,8 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   // Before restoring: a concurrent gc then sees it as recently used (a record just fetched from the remote is new anyway).
   if (bytesDownloaded === undefined) await touchRecord(ctx, key);
   const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
+  // Verified copies kept by the remote import that the restore did not use (an output already in place) go now.
+  if (bytesDownloaded !== undefined) for (const o of rec.outputs) if (o.digest !== undefined) ctx.store.fresh.discard(o.digest);
   if (!restored.ok) {
     const why = restored.error.kind === 'corrupt' ? 'corrupt' : 'error';
     warn(ctx, spec.name, `cannot restore task "${spec.name}" from the cache: ${restored.error.message}; running it`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { RunEvent } from '../../src/events/events.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite } from '../helpers/azurite.js';
@@ -54,6 +54,8 @@ async function roundTrip(flags: string[], env: NodeJS.ProcessEnv): Promise<void>
   for (const f of fin) assert.ok(f.status === 'cached' && f.cache?.result === 'hit' && f.cache.source === 'remote', JSON.stringify(f));
   assert.deepEqual(evs.filter((e) => e.type === 'warning'), []);
   for (const o of ['big.bin', 'small.txt', 'size.txt']) assert.deepEqual(readFileSync(b.path(o)), readFileSync(a.path(o)), o);
+  // big.bin took the one-pass import: its staged copy was renamed into the workspace, nothing is left behind.
+  assert.deepEqual(readdirSync(b.path('.reprovm/cas/tmp')), []);
 }
 
 describe('remote cache on other providers', () => {

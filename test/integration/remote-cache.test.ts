@@ -98,6 +98,7 @@ async function assertLocalCasClean(rig: Rig): Promise<number> {
     n += 1;
   }
   assert.deepEqual(readdirSync(rig.path('.reprovm/cas/quarantine')), []);
+  assert.deepEqual(readdirSync(rig.path('.reprovm/cas/tmp')), [], 'no temp or staged file left');
   await store.close();
   return n;
 }

@@ -50,6 +50,17 @@ test('dropped and cleared staged files are deleted; a taken one belongs to the t
   assert.equal(f.take('3'), undefined);
 });
 
+test('discard forgets one copy and deletes its staged file', async () => {
+  const f = new FreshCopies();
+  const p = staged('d1');
+  f.add('d', { kind: 'file', path: p, size: 2 });
+  f.discard('d');
+  f.discard('never-added');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(existsSync(p), false);
+  assert.equal(f.take('d'), undefined);
+});
+
 test('staging can be switched off (cache on another file system)', () => {
   const f = new FreshCopies();
   assert.equal(f.stagingFiles, true);

@@ -68,10 +68,19 @@ const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
 
 /**
  * Text with every configured secret replaced by `***` and every URL's credentials hidden
- * ({@link redactUrl}). For log lines, events, audit entries and error messages.
+ * ({@link redactUrl}). For log lines, events, audit entries and error messages. Callers that
+ * redact many strings (the audit log: every string of every entry) use {@link secretRedactor}.
  */
 export function redactSecrets(text: string, config: Config): string {
-  let out = text;
-  for (const secret of secretValues(config)) out = out.split(secret).join(REDACTED);
-  return out.replace(URL_IN_TEXT, (url) => redactUrl(url));
+  return secretRedactor(config)(text);
+}
+
+/** {@link redactSecrets} with the secret list computed once, for redacting many strings. */
+export function secretRedactor(config: Config): (text: string) => string {
+  const secrets = secretValues(config);
+  return (text) => {
+    let out = text;
+    for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+    return out.includes('://') ? out.replace(URL_IN_TEXT, (url) => redactUrl(url)) : out;
+  };
 }

@@ -13,7 +13,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { redactSecrets } from '../config/redact.js';
+import { secretRedactor } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { levelEnabled, type LogLevel } from './levels.js';
 
@@ -60,7 +60,7 @@ function jsonFields(fields: LogFields): Record<string, unknown> {
  * continues on the console.
  */
 export function createLogger(opts: LoggerOptions): Logger {
-  const redact = (text: string): string => redactSecrets(text, opts.config);
+  const redact = secretRedactor(opts.config);
   let fd: number | undefined;
   let fileFailed = false;
   const fileProblem = (error: unknown): void => {

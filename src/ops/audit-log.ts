@@ -15,7 +15,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import { redactSecrets } from '../config/redact.js';
+import { secretRedactor } from '../config/redact.js';
 import { lockSyncWithin } from './audit-file-lock.js';
 import { formatEntry, lineHash, type AuditEventType, type AuditIdentity } from './audit-format.js';
 import { redactDeep, redactValues } from './audit-redact.js';
@@ -224,10 +224,11 @@ export function openAuditLog(
 ): AuditLog | undefined {
   if (!config.audit.enabled) return undefined;
   const extra = redactValues(opts.extraSecrets ?? []);
+  const configured = secretRedactor(config);
   const file = auditLogPath(config, cacheDir);
   return AuditLog.open(file, {
     syslog: config.audit.syslog,
-    redact: (text) => extra(redactSecrets(text, config)),
+    redact: (text) => extra(configured(text)),
     ...(opts.batch ? { batch: opts.batch } : {}),
     ...(opts.warn ? { warn: opts.warn } : {}),
   });

@@ -85,6 +85,8 @@ export interface RunSummary {
   readonly total: number;
   readonly executed: number;
   readonly cached: number;
+  /** Of `cached`: hits whose outputs were already in place, so nothing was restored. */
+  readonly upToDate: number;
   readonly failed: number;
   readonly skipped: number;
   readonly wallMs: number;

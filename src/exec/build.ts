@@ -122,10 +122,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     ...(req.remote ? { remote: req.remote(store) } : {}),
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
+  let upToDate = 0;
   const countReporter = {
     onEvent: (e: import('../events/events.js').RunEvent) => {
       if (e.type === 'task-finished') {
         counts[e.status] += 1;
+        if (e.cache?.result === 'hit' && e.cache.upToDate) upToDate += 1;
         if (state.lastStatus[e.task] !== e.status) {
           state.lastStatus[e.task] = e.status;
           ctx.stateDirty = true;
@@ -168,6 +170,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   const summary: RunSummary = {
     total: req.selected.length,
     ...counts,
+    upToDate,
     wallMs: Math.round(performance.now() - wallStart),
     savedMs: Math.round(ctx.savedMs),
     interrupted: req.interrupt.aborted,

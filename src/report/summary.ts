@@ -5,7 +5,8 @@ import { formatBytes, formatDuration, type Style } from './style.js';
 export function renderSummary(s: RunSummary, style: Style): string {
   const parts = [
     `${s.executed} executed`,
-    `${s.cached} restored from cache`,
+    `${s.cached - s.upToDate} restored from cache`,
+    `${s.upToDate} up to date`,
     s.failed > 0 ? style.red(`${s.failed} failed`) : `${s.failed} failed`,
     s.skipped > 0 ? style.yellow(`${s.skipped} skipped`) : `${s.skipped} skipped`,
   ];

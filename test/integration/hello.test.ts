@@ -62,9 +62,9 @@ describe('hello-world pipeline', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /\x1b|\r/);
     assert.match(r.stdout, /^\[build\] started$/m);
     assert.match(r.stdout, /^\[build\] done in \d+\.\d+s$/m);
-    assert.match(r.stdout, /^reprovm: ok: 3 tasks: 3 executed, 0 restored from cache, 0 failed, 0 skipped in /m);
+    assert.match(r.stdout, /^reprovm: ok: 3 tasks: 3 executed, 0 restored from cache, 0 up to date, 0 failed, 0 skipped in /m);
     const warm = await rig.run(['manifest.txt']);
-    assert.match(warm.stdout, /^reprovm: ok: 3 tasks: 0 executed, 3 restored from cache, 0 failed, 0 skipped in .* \(cache saved /m);
+    assert.match(warm.stdout, /^reprovm: ok: 3 tasks: 0 executed, 0 restored from cache, 3 up to date, 0 failed, 0 skipped in .* \(cache saved /m);
   });
 
   test('the modification of a file with the same size and mtime is still seen (racy memo guard)', async () => {

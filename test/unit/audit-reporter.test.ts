@@ -12,7 +12,7 @@ function record(events: RunEvent[], uncached: string[] = []): Array<[string, Rec
   return out;
 }
 
-const summary = { total: 1, executed: 1, cached: 0, failed: 0, skipped: 0, wallMs: 5, savedMs: 0, interrupted: false };
+const summary = { total: 1, executed: 1, cached: 0, upToDate: 0, failed: 0, skipped: 0, wallMs: 5, savedMs: 0, interrupted: false };
 
 describe('AuditReporter', () => {
   it('maps run events to audit entries and never audits output lines', () => {

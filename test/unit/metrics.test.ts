@@ -17,7 +17,7 @@ const runFinished = (exitCode: number, wallMs: number, interrupted = false): Run
   time: T,
   runId: 'r1',
   exitCode,
-  summary: { total: 3, executed: 1, cached: 1, failed: 1, skipped: 0, wallMs, savedMs: 0, interrupted },
+  summary: { total: 3, executed: 1, cached: 1, upToDate: 0, failed: 1, skipped: 0, wallMs, savedMs: 0, interrupted },
 });
 
 /** The value of one series in the text format, or undefined if absent. */

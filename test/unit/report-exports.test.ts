@@ -15,7 +15,7 @@ import { stripIllegalXml, xmlAttr, xmlText } from '../../src/util/xml.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const at = (ms: number): string => new Date(T0 + ms).toISOString();
-const summary = { total: 0, executed: 0, cached: 0, failed: 0, skipped: 0, wallMs: 100, savedMs: 0, interrupted: false };
+const summary = { total: 0, executed: 0, cached: 0, upToDate: 0, failed: 0, skipped: 0, wallMs: 100, savedMs: 0, interrupted: false };
 
 /** Feeds events to a reporter that writes `file` on close, and returns what it wrote. */
 async function written(make: (file: string) => { onEvent(e: RunEvent): void; close(): Promise<void> }, evs: RunEvent[]): Promise<string> {

@@ -34,14 +34,16 @@ export function opsHandlers(ctx: ServerContext, roleOf: RoleOf) {
   const idle = (cacheDir: string, what: string): void => {
     if (ctx.runs.busy(cacheDir)) throw new ApiError(409, 'conflict', `cannot ${what} while a run of this cache is queued or running; retry when it has finished`);
   };
-  let healthMemo: { at: number; report: Promise<HealthReport> } | undefined;
-  const currentHealth = (): Promise<HealthReport> => {
+  // One check per HEALTH_TTL_MS, shared by every request in that window, serialised once: a
+  // monitoring system (or a load balancer) polling /health costs next to nothing.
+  let healthMemo: { at: number; answer: Promise<{ status: number; body: string }> } | undefined;
+  const currentHealth = (): Promise<{ status: number; body: string }> => {
     if (!healthMemo || Date.now() - healthMemo.at >= HEALTH_TTL_MS) {
-      const report = health(ctx);
-      healthMemo = { at: Date.now(), report };
-      report.catch(() => (healthMemo = undefined));
+      const answer = health(ctx).then((report: HealthReport) => ({ status: report.status === 'critical' ? 503 : 200, body: JSON.stringify(report) }));
+      healthMemo = { at: Date.now(), answer };
+      answer.catch(() => (healthMemo = undefined));
     }
-    return healthMemo.report;
+    return healthMemo.answer;
   };
   const lockBusy = (error: unknown): never => {
     if (error instanceof CacheLockBusyError) throw new ApiError(409, 'conflict', error.message);
@@ -100,8 +102,8 @@ export function opsHandlers(ctx: ServerContext, roleOf: RoleOf) {
     },
 
     async getHealth(_req: FastifyRequest, reply: FastifyReply) {
-      const report = await currentHealth();
-      return reply.code(report.status === 'critical' ? 503 : 200).send(report);
+      const { status, body } = await currentHealth();
+      return reply.code(status).type('application/json; charset=utf-8').send(body);
     },
 
     async getConfig() {

@@ -12,6 +12,10 @@
  * `cas/objects/` (and the raw copy offered to the restore, see cas/fresh-copies.ts); otherwise
  * both are deleted. So nothing unverified ever becomes visible in the local CAS or the
  * workspace, and a reader there sees a whole object or none.
+ * The header's size is untrusted: before any decoding it must equal the size the action record
+ * gives for the output (or, for logs, stay below {@link MAX_UNDECLARED_SIZE}), and a small blob
+ * that claims more than 64 MiB is verified in steps, so a forged header cannot make the
+ * process allocate or write an absurd amount.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -35,6 +39,34 @@ export type ImportResult = { readonly ok: true; readonly bytes: number } | Impor
 export interface ImportOptions {
   /** A restore of this blob follows: keep a verified raw copy for it (ObjectStore.fresh). */
   readonly forRestore?: boolean;
+  /**
+   * The raw size the action record gives for this blob, when it gives one. The blob's header
+   * must claim exactly this size; it is checked before anything is decoded.
+   */
+  readonly expectedSize?: number;
+}
+
+/**
+ * The largest raw size accepted for a blob whose record gives no size (stdout/stderr logs):
+ * the header of a remote blob is untrusted, and a huge claim must be refused before decoding.
+ */
+export const MAX_UNDECLARED_SIZE = 1 << 30;
+
+/** Blobs that decode to more than this are verified in steps even when they arrived small. */
+const IN_MEMORY_DECODE_MAX = 64 << 20;
+
+/** Why the size a blob's header claims is refused, or undefined when it is acceptable. */
+function refuseClaimedSize(header: ObjectHeader, expectedSize: number | undefined): ImportCorrupt | undefined {
+  if (expectedSize !== undefined) {
+    return header.size === expectedSize ? undefined : { ok: false, message: `its header says ${header.size} bytes, the action record says ${expectedSize}` };
+  }
+  return header.size > MAX_UNDECLARED_SIZE ? { ok: false, message: `its header claims an implausible ${header.size} bytes` } : undefined;
+}
+
+/** True when a fully received small blob is decoded in memory (else it is verified in steps). */
+function decodesInMemory(whole: Buffer): boolean {
+  const header = whole.length >= HEADER_SIZE ? parseHeader(whole) : undefined;
+  return header === undefined || !header.ok || header.value.size <= IN_MEMORY_DECODE_MAX;
 }
 
 const noop = (): void => undefined;
@@ -47,9 +79,9 @@ const noop = (): void => undefined;
 export async function importBlob(store: ObjectStore, digest: FileDigest, body: Readable, opts: ImportOptions = {}): Promise<ImportResult> {
   const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const held = await holdUpTo(it, IN_MEMORY_MAX);
-  if (held.done) {
-    const whole = Buffer.concat(held.chunks, held.bytes);
-    const checked = await checkWhole(whole, digest);
+  const whole = held.done ? Buffer.concat(held.chunks, held.bytes) : undefined;
+  if (whole !== undefined && decodesInMemory(whole)) {
+    const checked = await checkWhole(whole, digest, opts.expectedSize);
     if (!checked.ok) return checked;
     const tmp = store.tempPath();
     writeNewSync(tmp, whole);
@@ -70,7 +102,7 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
   try {
     object = await openNew(tmp, 0o444);
     if (rawTmp !== undefined) raw = await openNew(rawTmp, 0o600);
-    const r = await streamVerified(held.chunks, it, body, digest, { object, ...(raw === undefined ? {} : { raw }) }, store.hashPool);
+    const r = await streamVerified(held.chunks, it, body, digest, { object, ...(raw === undefined ? {} : { raw }) }, store.hashPool, opts.expectedSize);
     if (!r.ok) return r;
     await object.close();
     object = undefined;
@@ -144,11 +176,13 @@ async function holdUpTo(it: AsyncIterator<Buffer>, max: number): Promise<{ chunk
 }
 
 /** Checks a whole object held in memory: its raw bytes, or why it is corrupt. */
-async function checkWhole(whole: Buffer, digest: string): Promise<{ ok: true; raw: Buffer } | ImportCorrupt> {
+async function checkWhole(whole: Buffer, digest: string, expectedSize: number | undefined): Promise<{ ok: true; raw: Buffer } | ImportCorrupt> {
   if (whole.length < HEADER_SIZE) return { ok: false, message: `only ${whole.length} bytes, shorter than an object header` };
   const header = parseHeader(whole);
   if (!header.ok) return { ok: false, message: header.error };
-  const decoded = decodeBuffer(await loadNatives([header.value.codec]), whole);
+  const refused = refuseClaimedSize(header.value, expectedSize);
+  if (refused !== undefined) return refused;
+  const decoded = decodeBuffer(await loadNatives([header.value.codec]), whole, IN_MEMORY_DECODE_MAX);
   if (!decoded.ok) return { ok: false, message: `cannot decode: ${decoded.error}` };
   const got = createHash('sha256').update(decoded.value).digest('hex');
   if (got !== digest) return { ok: false, message: `content has digest ${got.slice(0, 12)}…, not ${digest.slice(0, 12)}…` };
@@ -159,15 +193,15 @@ async function checkWhole(whole: Buffer, digest: string): Promise<{ ok: true; ra
  * Reads a remote blob to its end and checks it decodes to `digest`, storing nothing
  * (`cache verify --remote`). Returns the bytes received or why it is corrupt; transfer errors throw.
  */
-export async function verifyBlobStream(body: Readable, digest: FileDigest): Promise<ImportResult> {
+export async function verifyBlobStream(body: Readable, digest: FileDigest, expectedSize?: number): Promise<ImportResult> {
   const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const held = await holdUpTo(it, IN_MEMORY_MAX);
-  if (held.done) {
-    const whole = Buffer.concat(held.chunks, held.bytes);
-    const checked = await checkWhole(whole, digest);
+  const whole = held.done ? Buffer.concat(held.chunks, held.bytes) : undefined;
+  if (whole !== undefined && decodesInMemory(whole)) {
+    const checked = await checkWhole(whole, digest, expectedSize);
     return checked.ok ? { ok: true, bytes: whole.length } : checked;
   }
-  const r = await streamVerified(held.chunks, it, body, digest, {}, undefined);
+  const r = await streamVerified(held.chunks, it, body, digest, {}, undefined, expectedSize);
   return r.ok ? { ok: true, bytes: r.bytes } : r;
 }
 
@@ -182,6 +216,7 @@ async function streamVerified(
   digest: string,
   targets: StreamTargets,
   pool: HashPool | undefined,
+  expectedSize: number | undefined,
 ): Promise<{ ok: true; bytes: number; size: number } | ImportCorrupt> {
   const head = Buffer.concat(first);
   const parsed = parseHeader(head);
@@ -190,6 +225,11 @@ async function streamVerified(
     return { ok: false, message: parsed.error };
   }
   const header: ObjectHeader = parsed.value;
+  const refused = refuseClaimedSize(header, expectedSize);
+  if (refused !== undefined) {
+    body.destroy();
+    return refused;
+  }
   const stream = await startObjectStream(await loadNatives([header.codec]), header, targets, pool);
   let received = head.length;
   let done: { size: number; digest: string };

@@ -17,7 +17,7 @@ import { loadWorkspaceState } from '../state/workspace-state.js';
 import path from 'node:path';
 import { statSync } from 'node:fs';
 import { expandInputs } from '../hash/expand-inputs.js';
-import { computeTaskKey, makeKeyRecord, type KeyInput } from '../hash/task-key.js';
+import { computeTaskKey, envValueDigest, makeKeyRecord, type KeyInput } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
 import { Limiter } from './limiter.js';
 import type { RemoteTier } from './tiered-cache.js';
@@ -45,6 +45,8 @@ export interface PullReport {
 /** The outcome of `cache push`. */
 export interface PushReport {
   readonly pushed: number;
+  /** Records the remote already had: never replaced. */
+  readonly present: number;
   readonly failed: number;
   readonly unknown: number;
   readonly blobs: number;
@@ -153,7 +155,7 @@ async function keyOf(
     inputs,
     deps,
     outputs: spec.outputs.map((o) => o.value),
-    env: spec.env.map((e) => ({ name: e.value, value: ctx.env[e.value] ?? null })),
+    env: spec.env.map((e) => ({ name: e.value, value: envValueDigest(ctx.env[e.value]) })),
   });
   return computeTaskKey(record);
 }
@@ -183,6 +185,7 @@ export async function pushRecords(
   const done = await tier.flush((p) => onProgress({ done: p.recordsDone, total, bytes: p.bytesUploaded }));
   return {
     pushed: done?.recordsUploaded ?? 0,
+    present: done?.recordsPresent ?? 0,
     failed: done?.recordsDropped ?? 0,
     unknown,
     blobs: done?.blobsUploaded ?? 0,

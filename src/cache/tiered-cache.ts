@@ -21,6 +21,7 @@ import type { CircuitBreaker } from './breaker.js';
 import { Limiter } from './limiter.js';
 import { importBlob } from './remote-import.js';
 import { acKey, blobsOf, casKey, encodeRemoteRecord, parseRemoteRecord, readRecordBody } from './remote-layout.js';
+import { keyRecordProblem } from './record-check.js';
 import { checkSignature } from './signing.js';
 import { Uploader, type UploadProgress } from './uploader.js';
 
@@ -164,8 +165,10 @@ export class RemoteTier {
 
   #failed(direction: 'read' | 'write', e: unknown): RemoteWarningKind {
     const kind = e instanceof BlobStoreError ? e.kind : 'permanent';
-    const msg = e instanceof Error ? e.message : String(e);
     const where = this.#o.remote.description;
+    const full = e instanceof Error ? e.message : String(e);
+    // Store errors already open with the remote's description: name the remote once.
+    const msg = full.startsWith(`${where}: `) ? full.slice(where.length + 2) : full;
     switch (kind) {
       case 'transient': {
         this.warnOnce('unavailable', `remote cache ${where} unavailable: ${msg}; continuing without it`);
@@ -203,14 +206,25 @@ export class RemoteTier {
    * afterwards. `forRestore`: the outputs are restored next, so the import keeps verified raw
    * copies for that restore (one pass over each blob instead of import, then decode again).
    */
-  async fetch(key: TaskKey, task: string, actions: ActionCache, opts: { readonly forRestore?: boolean } = {}): Promise<RemoteFetch> {
-    const result = await this.#fetch(key, task, actions, opts.forRestore === true);
+  async fetch(
+    key: TaskKey,
+    task: string,
+    actions: ActionCache,
+    opts: { readonly forRestore?: boolean; readonly accept?: (record: ActionRecord) => string | undefined } = {},
+  ): Promise<RemoteFetch> {
+    const result = await this.#fetch(key, task, actions, opts.forRestore === true, opts.accept);
     if (result.kind === 'hit') this.#hits += 1;
     else this.#misses += 1;
     return result;
   }
 
-  async #fetch(key: TaskKey, task: string, actions: ActionCache, forRestore: boolean): Promise<RemoteFetch> {
+  async #fetch(
+    key: TaskKey,
+    task: string,
+    actions: ActionCache,
+    forRestore: boolean,
+    accept: ((record: ActionRecord) => string | undefined) | undefined,
+  ): Promise<RemoteFetch> {
     const started = performance.now();
     const got = await this.#downloads.run(() => this.guard('read', (signal) => this.#readRecord(key, signal)));
     if (!got.ok) return { kind: 'miss', reason: got.kind === 'integrity' ? 'corrupt' : 'remote-error' };
@@ -220,16 +234,28 @@ export class RemoteTier {
     const parsed = this.#parseRecord(got.value, key, task);
     if (parsed.kind === 'miss') return parsed;
     const record = parsed.record;
+    // Checked before any blob is imported: a record for another task or with stray paths is refused whole.
+    const mismatch = keyRecordProblem(record) ?? accept?.(record);
+    if (mismatch !== undefined) {
+      this.warnOnce('integrity', `remote cache ${this.description}: the action record of task "${task}" was refused (${mismatch}); it was not used and the task runs`, task);
+      return { kind: 'miss', reason: 'corrupt' };
+    }
 
     let moved = 0;
+    const sizes = new Map<string, number>();
+    for (const o of record.outputs) if (o.kind === 'file' && o.digest !== undefined && o.size !== undefined) sizes.set(o.digest, o.size);
     const outcomes = await Promise.all(
       blobsOf(record).map(async (digest): Promise<RemoteFetch | number> => {
         if (await this.#o.local.has(digest)) return 0;
         return this.#downloads.run(async () => {
-          const r = await this.guard('read', (signal) => this.#importBlob(digest as FileDigest, signal, forRestore));
-          if (!r.ok) return { kind: 'miss', reason: r.kind === 'integrity' ? 'corrupt' : 'remote-error' };
+          const r = await this.guard('read', (signal) => this.#importBlob(digest as FileDigest, signal, forRestore, sizes.get(digest)));
+          if (!r.ok) {
+            if (r.kind === 'integrity') this.#uploader?.markDamaged(digest);
+            return { kind: 'miss', reason: r.kind === 'integrity' ? 'corrupt' : 'remote-error' };
+          }
           if (r.value === 'missing') return { kind: 'miss', reason: 'no-record', detail: `blob ${digest} is missing remotely` };
           if (typeof r.value === 'string') {
+            this.#uploader?.markDamaged(digest);
             this.warnOnce('integrity', `remote cache ${this.description}: blob ${digest.slice(0, 12)}… of task "${task}" failed verification (${r.value}); it was not imported and the task runs`, task);
             return { kind: 'miss', reason: 'corrupt' };
           }
@@ -253,12 +279,12 @@ export class RemoteTier {
   }
 
   /** Imports one blob; 'missing', the corruption message, or the bytes received. */
-  async #importBlob(digest: FileDigest, signal: AbortSignal, forRestore: boolean): Promise<number | string> {
+  async #importBlob(digest: FileDigest, signal: AbortSignal, forRestore: boolean, expectedSize: number | undefined): Promise<number | string> {
     const body = await this.#o.remote.get(casKey(digest), { signal });
     if (body === undefined) return 'missing';
     // The body may fail before importBlob starts reading it; the error is seen there (stream.errored).
     body.on('error', () => undefined);
-    const r = await importBlob(this.#o.local, digest, body, { forRestore });
+    const r = await importBlob(this.#o.local, digest, body, { forRestore, ...(expectedSize === undefined ? {} : { expectedSize }) });
     return r.ok ? r.bytes : r.message;
   }
 

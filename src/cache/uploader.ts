@@ -4,7 +4,8 @@
  * For each record: every blob it names is made present remotely first (a `stat` per blob, or
  * one listing of the remote for a bulk push; a blob already there with the right size is never
  * uploaded again, and a blob shared by many records is handled once per run), and only when
- * all of them are there is the record put.
+ * all of them are there is the record put. A record already present remotely is never replaced
+ * (checked with a `stat` first; the record and its blobs are then skipped).
  * A record whose blobs could not all be uploaded is dropped, so an interrupted or failing run
  * never leaves a record whose blobs are missing. Uploads run while other tasks execute; the
  * run calls {@link Uploader.flush} before it exits.
@@ -27,6 +28,8 @@ export interface UploadProgress {
   readonly recordsDone: number;
   readonly recordsUploaded: number;
   readonly recordsDropped: number;
+  /** Records not put because the remote already had one for that key (never replaced). */
+  readonly recordsPresent: number;
   readonly blobsUploaded: number;
   readonly bytesUploaded: number;
 }
@@ -58,10 +61,13 @@ export class Uploader {
   readonly #listed = new Map<string, number>();
   /** True once a complete listing was taken: a blob not in it is absent, and is put without a `stat`. */
   #listedAll = false;
+  /** Blobs whose remote copy failed verification in this process: put again whatever its size. */
+  readonly #damaged = new Set<string>();
   #queued = 0;
   #done = 0;
   #uploaded = 0;
   #dropped = 0;
+  #present = 0;
   #blobsUploaded = 0;
   #bytes = 0;
 
@@ -76,6 +82,7 @@ export class Uploader {
       recordsDone: this.#done,
       recordsUploaded: this.#uploaded,
       recordsDropped: this.#dropped,
+      recordsPresent: this.#present,
       blobsUploaded: this.#blobsUploaded,
       bytesUploaded: this.#bytes,
     };
@@ -92,14 +99,25 @@ export class Uploader {
     this.#listedAll = true;
   }
 
+  /**
+   * Marks a blob whose remote copy failed verification: a damaged copy usually has the right
+   * size (a flipped byte), so the size check would keep it forever. Its next upload replaces it.
+   */
+  markDamaged(digest: string): void {
+    this.#damaged.add(digest);
+    this.#listed.delete(digest);
+    this.#blobs.delete(digest);
+  }
+
   /** Queues a record (its blobs must be in the local store); returns at once. */
   enqueue(record: ActionRecord): void {
     this.#queued += 1;
     const p = this.#upload(record)
-      .catch(() => false)
+      .catch((): boolean => false)
       .then((ok) => {
         this.#done += 1;
-        if (ok) this.#uploaded += 1;
+        if (ok === 'present') this.#present += 1;
+        else if (ok) this.#uploaded += 1;
         else this.#dropped += 1;
         this.#pending.delete(p);
       });
@@ -115,8 +133,20 @@ export class Uploader {
     return this.progress;
   }
 
-  async #upload(record: ActionRecord): Promise<boolean> {
+  async #upload(record: ActionRecord): Promise<boolean | 'present'> {
     const started = performance.now();
+    // An existing record is never replaced: a writer with a wrong or missing signing key (or a
+    // forced re-run that produced other bytes) must not overwrite what the team already shares.
+    // When presence cannot be checked, nothing is put.
+    const existing = await this.#limit.run(() => this.#opts.guard((signal) => this.#opts.remote.stat(acKey(record.key), { signal })));
+    if (!existing.ok) return false;
+    if (existing.value !== undefined) {
+      // The record stays; a blob of it that failed verification in this process is put again
+      // (blobs are named by their content, so replacing one never changes what the record says).
+      const damaged = blobsOf(record).filter((d) => this.#damaged.has(d));
+      await Promise.all(damaged.map((d) => this.#blob(d)));
+      return 'present';
+    }
     const digests = blobsOf(record);
     const sizes = await Promise.all(digests.map((d) => this.#blob(d)));
     if (sizes.some((s) => s === undefined) || this.#opts.signal?.aborted) return false;
@@ -148,7 +178,7 @@ export class Uploader {
       if (this.#opts.signal?.aborted) return undefined;
       // Known from a listing (cache push): no request needed.
       if (this.#listed.get(digest) === size) return 0;
-      if (!this.#listedAll) {
+      if (!this.#listedAll && !this.#damaged.has(digest)) {
         const there = await this.#opts.guard((signal) => this.#opts.remote.stat(key, { signal }));
         if (!there.ok) return undefined;
         // A remote copy of another size is a torn upload from someone else: replace it.

@@ -181,11 +181,16 @@ export function encodeBuffer(natives: Natives, buf: Buffer, codec: CodecName, le
   }
 }
 
-/** Decode a whole object (header + payload). The digest is not checked here. */
-export function decodeBuffer(natives: Natives, objectBytes: Buffer): Result<Buffer, string> {
+/**
+ * Decode a whole object (header + payload). The digest is not checked here. `maxSize`: the
+ * most the caller accepts; the header's size is checked against it before the output buffer is
+ * allocated (the header of a blob from elsewhere is untrusted: a huge claim must not allocate).
+ */
+export function decodeBuffer(natives: Natives, objectBytes: Buffer, maxSize?: number): Result<Buffer, string> {
   const parsed = parseHeader(objectBytes);
   if (!parsed.ok) return parsed;
   const { codec, size } = parsed.value;
+  if (maxSize !== undefined && size > maxSize) return err(`header says ${size} bytes, more than the ${maxSize} allowed`);
   const payload = objectBytes.subarray(HEADER_SIZE);
   try {
     switch (codec) {

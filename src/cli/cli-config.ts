@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import { environmentSecrets } from '../config/redact.js';
 import { createLogger, LOG_LEVELS, parseLogLevel, type Logger, type LogLevel } from '../log/logger.js';
 
 /** The options every command accepts for configuration and logging. */
@@ -43,6 +44,8 @@ export function loadCliConfig(flags: ConfigFlags, io: { env: NodeJS.ProcessEnv; 
     ...(logFile !== '' ? { file: logFile } : {}),
     stderr: io.stderr,
     config: loaded.config,
+    // Like the audit log: secrets held only in the environment never reach a log line either.
+    extraSecrets: environmentSecrets(io.env),
   });
   for (const w of loaded.warnings) logger.warn(w);
   if (loaded.file !== undefined) logger.debug('configuration loaded', { file: loaded.file, digest: loaded.digest });

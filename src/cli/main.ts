@@ -180,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await graphCommandLine(manifest, targets, opts, io);
     });
   try {
-    await program.parseAsync(bareStrictIsWarn(rewriteLegacyOpsFlags(argv, process.cwd())));
+    await program.parseAsync(bareStrictIsWarn(rewriteLegacyOpsFlags(argv, process.cwd(), io.env)));
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ConfigError) {

@@ -50,7 +50,8 @@ export function loadConfigOrUsage(env: NodeJS.ProcessEnv, workspace: string | un
 
 /**
  * The effective remote settings (flags > environment > file > defaults), or undefined when no
- * remote is configured. Throws {@link UsageError} for `--require-signature` without a key.
+ * remote is configured. Throws {@link UsageError} for `--require-signature` without a key
+ * when a remote is in use.
  * Path-style addressing defaults to on when an endpoint is given (what MinIO, Ceph, R2 and
  * emulators need); `path_style` set anywhere wins.
  */
@@ -60,14 +61,15 @@ export function resolveRemote(flags: RemoteFlags, loaded: LoadedConfig, env: Nod
   const mode = flags.remoteMode ?? c.mode;
   const requireSignature = flags.requireSignature === true || c.require_signature;
   const signingKey = signingKeyFrom(env.REPROVM_CACHE_SIGNING_KEY);
+  // Without a remote in use there is nothing to verify: a local-only build needs no key.
+  if (url === '' || mode === 'off') return undefined;
   if (requireSignature && signingKey === undefined) {
     throw new UsageError('reprovm: error: --require-signature needs a signing key: set REPROVM_CACHE_SIGNING_KEY (the same key the writers use)');
   }
-  if (url === '' || mode === 'off') return undefined;
   return {
     url,
     mode,
-    ...remoteConnection(loaded, flags.remoteEndpoint),
+    ...remoteConnection(loaded, flags.remoteEndpoint, env),
     requireSignature,
     ...(signingKey === undefined ? {} : { signingKey }),
     uploadConcurrency: c.upload_concurrency,

@@ -5,10 +5,12 @@
  * a manifest rejected for escaping the workspace).
  */
 import { hostname } from 'node:os';
+import { environmentSecrets } from '../config/redact.js';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { EventBus } from '../events/bus.js';
 import type { TaskGraph } from '../graph/types.js';
+import type { Logger } from '../log/logger.js';
 import { openAuditLog, type AuditLog } from '../ops/audit-log.js';
 import { configuredTargets } from '../ops/notify/targets.js';
 import { AuditReporter } from '../report/audit-reporter.js';
@@ -19,15 +21,25 @@ import { VERSION } from './version.js';
 /** Batching of a run's audit entries: a killed run loses at most this much (see audit-log.ts). */
 const RUN_AUDIT_BATCH = { maxDelayMs: 200, maxEntries: 256 } as const;
 
-/** Names of environment variables whose values are secrets even though no config key holds them. */
-const SECRET_ENV = /^(REPROVM_.*(KEY|TOKEN|SECRET|PASSWORD).*|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AZURE_STORAGE_KEY|AZURE_STORAGE_CONNECTION_STRING|AZURE_STORAGE_SAS_TOKEN)$/;
+/** Default pause before the first webhook retry (doubled after each failure). */
+const DEFAULT_NOTIFY_BACKOFF_MS = 1000;
 
-/** Secret values from the environment, to be redacted from audit details. */
-export function environmentSecrets(env: NodeJS.ProcessEnv): string[] {
-  return Object.entries(env)
-    .filter(([name, value]) => SECRET_ENV.test(name) && typeof value === 'string' && value.length >= 4)
-    .map(([, value]) => value as string);
+/**
+ * `REPROVM_NOTIFY_BACKOFF_MS` (a test and tuning knob): a whole number of milliseconds. Anything
+ * else is reported once and the default is used, so a typo never turns into a NaN delay.
+ */
+export function notifyBackoffMs(env: NodeJS.ProcessEnv, warn: (message: string) => void): number {
+  const raw = env.REPROVM_NOTIFY_BACKOFF_MS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_NOTIFY_BACKOFF_MS;
+  if (!/^\d+$/.test(raw.trim())) {
+    warn(`environment variable REPROVM_NOTIFY_BACKOFF_MS: invalid value "${raw}": expected a whole number of milliseconds; using ${DEFAULT_NOTIFY_BACKOFF_MS}`);
+    return DEFAULT_NOTIFY_BACKOFF_MS;
+  }
+  return Number(raw.trim());
 }
+
+/** Secret values from the environment, to be redacted from audit details (defined with the other redaction rules). */
+export { environmentSecrets } from '../config/redact.js';
 
 export interface RunSideChannels {
   /** The run's audit log, when enabled. */
@@ -39,9 +51,10 @@ export interface RunSideChannels {
 /** Opens the audit log and subscribes the audit and notify reporters of a real (not dry) run. */
 export function attachAuditAndNotify(
   bus: EventBus,
-  ctx: { loaded: LoadedConfig; cacheDir: string; graph: TaskGraph; env: NodeJS.ProcessEnv; stderr: NodeJS.WritableStream },
+  ctx: { loaded: LoadedConfig; cacheDir: string; graph: TaskGraph; env: NodeJS.ProcessEnv; logger: Logger },
 ): RunSideChannels {
-  const warn = (message: string): void => void ctx.stderr.write(`reprovm: warning: ${message}\n`);
+  // Webhook and audit-write problems are diagnostics: they honour --log-level and reach --log-file.
+  const warn = (message: string): void => ctx.logger.warn(message);
   const config = ctx.loaded.config;
   const audit = openAuditLog(config, ctx.cacheDir, { batch: RUN_AUDIT_BATCH, extraSecrets: environmentSecrets(ctx.env), warn });
   if (audit) {
@@ -54,7 +67,7 @@ export function attachAuditAndNotify(
   const targets = configuredTargets(config);
   if (targets.length > 0 && n.on !== 'never') {
     const timeoutMs = Math.max(1, n.timeout_seconds * 1000);
-    const backoffMs = Number(ctx.env.REPROVM_NOTIFY_BACKOFF_MS ?? 1000);
+    const backoffMs = notifyBackoffMs(ctx.env, warn);
     bus.subscribe(
       new NotifyReporter({
         on: n.on,
@@ -82,12 +95,12 @@ export function attachAuditAndNotify(
 export async function auditManifestRejection(
   error: unknown,
   manifestFile: string,
-  ctx: { loaded: LoadedConfig; cacheDir: string; env: NodeJS.ProcessEnv },
+  ctx: { loaded: LoadedConfig; cacheDir: string; env: NodeJS.ProcessEnv; logger: Logger },
 ): Promise<void> {
   if (!(error instanceof UsageError)) return;
   const escapes = error.diagnostics.filter((d) => d.code === 'path-escape');
   if (escapes.length === 0) return;
-  const audit = openAuditLog(ctx.loaded.config, ctx.cacheDir, { extraSecrets: environmentSecrets(ctx.env) });
+  const audit = openAuditLog(ctx.loaded.config, ctx.cacheDir, { extraSecrets: environmentSecrets(ctx.env), warn: (m) => ctx.logger.warn(m) });
   audit?.append('security.path-escape', {
     manifest: path.resolve(manifestFile),
     problems: escapes.map((d) => (d.span ? `${path.basename(d.span.file)}:${d.span.line}:${d.span.col}: ${d.message}` : d.message)),

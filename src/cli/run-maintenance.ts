@@ -1,6 +1,6 @@
 /**
  * What a run does for the cache after the build, inside the workspace lock, never failing the
- * run (each problem is one warning line on stderr):
+ * run (each problem is one warning through the logger):
  * - appends the run to the cache's run history (`cache stats` hit rates);
  * - `[cache] max_cache_size_mb` / `max_age_days`: an automatic gc (skipped when another
  *   maintenance job holds the cache lock);
@@ -9,6 +9,7 @@
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { RunSummary } from '../events/events.js';
+import type { Logger } from '../log/logger.js';
 import type { AuditLog } from '../ops/audit-log.js';
 import { gcCache } from '../ops/cache-gc.js';
 import { appendRunStats } from '../ops/cache-stats.js';
@@ -24,14 +25,15 @@ export interface AfterRun {
   readonly exitCode: number;
   readonly audit: AuditLog | undefined;
   readonly env: NodeJS.ProcessEnv;
-  readonly stderr: NodeJS.WritableStream;
+  /** Where the warnings go (honours --log-level, copies to --log-file). */
+  readonly logger: Logger;
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Run history, automatic gc and automatic backup (see the note above). */
 export async function afterRunMaintenance(a: AfterRun): Promise<void> {
-  const warn = (m: string): void => void a.stderr.write(`reprovm: warning: ${m}\n`);
+  const warn = (m: string): void => a.logger.warn(m);
   const s = a.summary;
   appendRunStats(a.cacheDir, {
     time: new Date().toISOString(), workspace: a.workspace, total: s.total, executed: s.executed,

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { EventBus, Reporter } from '../events/bus.js';
+import type { Logger } from '../log/logger.js';
 import type { OutputMode } from '../report/human-lines.js';
 import { JsonReporter } from '../report/json-reporter.js';
 import { JunitReporter } from '../report/junit-reporter.js';
@@ -57,12 +58,12 @@ export async function subscribeReporters(
 export async function subscribePushgateway(
   bus: EventBus,
   flag: string | undefined,
-  ctx: { readonly loaded: LoadedConfig; readonly workspace: string; readonly stderr: NodeJS.WritableStream },
+  ctx: { readonly loaded: LoadedConfig; readonly workspace: string; readonly logger: Logger },
 ): Promise<void> {
   const url = flag ?? (ctx.loaded.config.prometheus.pushgateway_url || undefined);
   if (url === undefined) return;
   // prom-client loads only now.
   const { attachPushgateway } = await import('../report/metrics-run.js');
-  const warn = (message: string): void => void ctx.stderr.write(`reprovm: warning: ${message}\n`);
+  const warn = (message: string): void => ctx.logger.warn(message);
   attachPushgateway(bus, { url, job: ctx.loaded.config.prometheus.job, instance: hostname(), workspace: ctx.workspace, warn });
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import ini from 'ini';
 import { draftToConfig, newDraft, sourceKey, type Draft } from './draft.js';
-import { findEnvOverrides } from './env.js';
+import { findEnvOverrides, unknownEnvWarnings } from './env.js';
 import { ConfigError } from './errors.js';
 import { applyFileValues } from './file-values.js';
 import { findConfigFile } from './find-file.js';
@@ -21,7 +21,10 @@ export interface LoadedConfig {
   readonly file?: string;
   /** SHA-256 (hex) of the file's bytes, if a file was read. */
   readonly digest?: string;
-  /** Unknown sections and keys, one line each (`file:line: unknown key ...`), for the caller to print once. */
+  /**
+   * Unknown sections and keys (`file:line: unknown key ...`) and misspelt `REPROVM_<SECTION>_<KEY>`
+   * variables, one line each, for the caller to print once.
+   */
   readonly warnings: string[];
 }
 
@@ -85,6 +88,7 @@ export function loadConfig(opts: LoadConfigOptions): LoadedConfig {
     warnings.push(...found.warnings);
   }
   applyEnv(opts.env, draft, errors);
+  warnings.push(...unknownEnvWarnings(opts.env));
   if (errors.length > 0) throw new ConfigError(errors);
   return {
     config: draftToConfig(draft),

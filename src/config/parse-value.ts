@@ -9,6 +9,9 @@ export type ParsedValue =
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 
+/** Accepted spellings of enum words (only where the enum has the word): `warn` for `warning`, as `--log-level` takes. */
+const ENUM_ALIASES: Readonly<Record<string, string>> = { warn: 'warning' };
+
 /** The allowed values of a type, as said in error messages (`expected ...`). */
 export function describeType(type: KeyType): string {
   switch (type.kind) {
@@ -52,8 +55,14 @@ export function parseValue(type: KeyType, raw: string): ParsedValue {
       if (FALSE.has(lower)) return { ok: true, value: false };
       return bad;
     }
-    case 'enum':
-      return type.values.includes(text) ? { ok: true, value: text } : bad;
+    case 'enum': {
+      // Words are matched without regard to case (`INFO`, `Warning`), like the matching flags.
+      const lower = text.toLowerCase();
+      const alias = ENUM_ALIASES[lower];
+      const wanted = alias !== undefined && type.values.includes(alias) ? alias : lower;
+      const word = type.values.find((v) => v.toLowerCase() === wanted);
+      return word === undefined ? bad : { ok: true, value: word };
+    }
     case 'duration': {
       const s = parseDurationSeconds(text);
       return s === undefined ? bad : { ok: true, value: s };

@@ -3,6 +3,22 @@ import { CONFIG_SCHEMA, NAMED_SECTION_SCHEMA, type Config, type KeySpec } from '
 /** What a hidden secret is replaced with. */
 export const REDACTED = '***';
 
+/**
+ * Secrets shorter than this are not searched for: replacing a one- or two-character value would
+ * mangle every word containing it while hiding next to nothing. Used by every redactor.
+ */
+export const MIN_SECRET_LENGTH = 4;
+
+/** Names of environment variables whose values are secrets even though no config key holds them. */
+const SECRET_ENV = /^(REPROVM_.*(KEY|TOKEN|SECRET|PASSWORD).*|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AZURE_STORAGE_KEY|AZURE_STORAGE_CONNECTION_STRING|AZURE_STORAGE_SAS_TOKEN)$/;
+
+/** Secret values held only in the environment (signing key, server token, cloud keys), to be redacted too. */
+export function environmentSecrets(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(env)
+    .filter(([name, value]) => SECRET_ENV.test(name) && typeof value === 'string' && value.length >= MIN_SECRET_LENGTH)
+    .map(([, value]) => value as string);
+}
+
 /** Query parameters that carry credentials (S3/GCS presigned URLs, Azure SAS, API keys). */
 const SECRET_PARAM = /sig|signature|token|key|secret|password|passwd|credential|auth|code|session/i;
 
@@ -40,9 +56,12 @@ export function redactUrl(url: string): string {
   return changed ? u.toString().replaceAll(encodeURIComponent(REDACTED), REDACTED) : url;
 }
 
-/** Every non-empty secret value of the configuration (schema `secret: true`), as written and JSON-escaped, longest first. */
-export function secretValues(config: Config): string[] {
-  const values: string[] = [];
+/**
+ * Every secret value of the configuration (schema `secret: true`) of at least
+ * {@link MIN_SECRET_LENGTH} characters, plus `extra`, as written and JSON-escaped, longest first.
+ */
+export function secretValues(config: Config, extra: readonly string[] = []): string[] {
+  const values: string[] = [...extra];
   for (const [section, keys] of Object.entries(CONFIG_SCHEMA)) {
     const current = (config as unknown as Record<string, Record<string, unknown>>)[section] ?? {};
     for (const [key, spec] of Object.entries<KeySpec>(keys)) {
@@ -59,9 +78,10 @@ export function secretValues(config: Config): string[] {
       }
     }
   }
+  const kept = [...new Set(values.filter((v) => v.length >= MIN_SECRET_LENGTH))];
   // Their JSON-escaped forms too, for secrets inside serialised log lines and events.
-  const escaped = values.map((v) => JSON.stringify(v).slice(1, -1)).filter((e) => !values.includes(e));
-  return [...values, ...escaped].sort((a, b) => b.length - a.length);
+  const escaped = kept.map((v) => JSON.stringify(v).slice(1, -1)).filter((e) => !kept.includes(e));
+  return [...kept, ...escaped].sort((a, b) => b.length - a.length);
 }
 
 const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
@@ -75,9 +95,12 @@ export function redactSecrets(text: string, config: Config): string {
   return secretRedactor(config)(text);
 }
 
-/** {@link redactSecrets} with the secret list computed once, for redacting many strings. */
-export function secretRedactor(config: Config): (text: string) => string {
-  const secrets = secretValues(config);
+/**
+ * {@link redactSecrets} with the secret list computed once, for redacting many strings; `extra`
+ * adds secrets the configuration does not hold (see {@link environmentSecrets}).
+ */
+export function secretRedactor(config: Config, extra: readonly string[] = []): (text: string) => string {
+  const secrets = secretValues(config, extra);
   return (text) => {
     let out = text;
     for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);

@@ -68,7 +68,7 @@ export const CONFIG_SCHEMA = {
     level: { type: int(0, 19), default: 3, doc: 'compression level (zstd 1-19; ignored by lz4 and none)' },
   },
   remote: {
-    url: { type: str, default: '', doc: 'shared remote cache: s3://bucket/prefix, gs://bucket/prefix or azblob://container/prefix; empty = none', secret: true, env: ['REPROVM_REMOTE'] },
+    url: { type: str, default: '', doc: 'shared remote cache: s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix, a directory or file:///path; empty = none', secret: true, env: ['REPROVM_REMOTE'] },
     endpoint: { type: str, default: '', doc: 'custom endpoint URL (MinIO, R2, Ceph, an emulator); empty = the provider default', secret: true },
     mode: { type: oneOf('rw', 'ro', 'off'), default: 'rw', doc: 'rw = read and write, ro = read only (laptops), off = ignore the remote' },
     region: { type: str, default: '', doc: 'S3 region; empty = the SDK\'s chain (AWS_REGION, profile), else us-east-1' },
@@ -76,7 +76,7 @@ export const CONFIG_SCHEMA = {
     require_signature: { type: bool, default: false, doc: 'refuse remote action records that are not HMAC-signed with REPROVM_CACHE_SIGNING_KEY' },
     upload_concurrency: { type: int(1, 256), default: 8, doc: 'uploads in flight at once' },
     connect_timeout_seconds: { type: dur, default: 5, doc: 'time to establish a connection to the remote' },
-    request_timeout_seconds: { type: dur, default: 60, doc: 'time for one whole request (per attempt)' },
+    request_timeout_seconds: { type: dur, default: 60, doc: 'time for one request until its answer (per attempt); a streamed body fails only after this long without progress' },
     retries: { type: int(0, 20), default: 3, doc: 'retries of a transient remote error (5xx, 429, reset), with backoff' },
     breaker_threshold: { type: int(1, 1000), default: 3, doc: 'consecutive outages after which the remote is not called for breaker_cooldown_seconds' },
     breaker_cooldown_seconds: { type: dur, default: 60, doc: 'how long the circuit breaker keeps the remote off' },

@@ -2,6 +2,7 @@ import { utimesSync } from 'node:fs';
 import { utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionRecord } from '../cas/action-cache.js';
+import { recordMismatch } from '../cache/record-check.js';
 import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskOutputRef } from '../events/events.js';
 import type { ResultHash, TaskKey } from '../hash/digest.js';
@@ -38,19 +39,28 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   }
   let rec: ActionRecord;
   let bytesDownloaded: number | undefined;
-  if (found.kind === 'hit') rec = found.record;
-  else {
+  const declared = spec.outputs.map((o) => o.value);
+  if (found.kind === 'hit') {
+    rec = found.record;
+    // A record that is not this task's (stray paths, another task, a key record that does not hash to the key) is never restored.
+    const mismatch = recordMismatch(rec, spec.name, declared);
+    if (mismatch !== undefined) {
+      warn(ctx, spec.name, `the cache record of task "${spec.name}" was refused (${mismatch}); the task runs again`);
+      return { result: 'miss', reason: 'corrupt' };
+    }
+  } else {
     // Local first, then the remote tier: a verified remote hit lands in the local cache, then restores as a local one.
     const local: MissReason = found.kind === 'corrupt' ? 'corrupt' : 'no-record';
     if (!ctx.remote) return { result: 'miss', reason: local };
-    const remote = await ctx.remote.fetch(key, spec.name, ctx.actions, { forRestore: true });
+    const accept = (r: ActionRecord): string | undefined => recordMismatch(r, spec.name, declared);
+    const remote = await ctx.remote.fetch(key, spec.name, ctx.actions, { forRestore: true, accept });
     if (remote.kind === 'miss') return { result: 'miss', reason: remote.reason === 'no-record' ? local : remote.reason };
     rec = remote.record;
     bytesDownloaded = remote.bytesDownloaded;
   }
   // Before restoring: a concurrent gc then sees it as recently used (a record just fetched from the remote is new anyway).
   if (bytesDownloaded === undefined) await touchRecord(ctx, key);
-  const restored = await restoreOutputs(ctx.workspace, spec.outputs.map((o) => o.value), rec.outputs, ctx.store, ctx.hasher);
+  const restored = await restoreOutputs(ctx.workspace, declared, rec.outputs, ctx.store, ctx.hasher);
   // Verified copies kept by the remote import that the restore did not use (an output already in place) go now.
   if (bytesDownloaded !== undefined) for (const o of rec.outputs) if (o.digest !== undefined) ctx.store.fresh.discard(o.digest);
   if (!restored.ok) {

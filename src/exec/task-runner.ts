@@ -6,7 +6,7 @@ import { WorkspaceWriter } from '../cache/workspace-paths.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskFailure, type TaskOutputRef } from '../events/events.js';
 import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
 import { expandInputs } from '../hash/expand-inputs.js';
-import { computeResultHash, computeTaskKey, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
+import { computeResultHash, computeTaskKey, envValueDigest, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { lookupAndRestore } from './cache-lookup.js';
@@ -67,7 +67,7 @@ export async function computeKey(
     inputs,
     deps,
     outputs: spec.outputs.map((o) => o.value),
-    env: spec.env.map((e) => ({ name: e.value, value: ctx.env[e.value] ?? null })),
+    env: spec.env.map((e) => ({ name: e.value, value: envValueDigest(ctx.env[e.value]) })),
   });
   return { ok: true, key: computeTaskKey(record), record };
 }

@@ -29,8 +29,12 @@ const input = (x: Record<string, unknown>): KeyInput | undefined =>
 const dependency = (x: Record<string, unknown>): KeyDependency | undefined =>
   typeof x['task'] === 'string' && isDigest(x['result']) ? { task: x['task'], result: x['result'] as ResultHash } : undefined;
 
+/** Env values are stored as digests only; a record with a plain value is malformed. */
+const ENV_DIGEST = /^sha256:[0-9a-f]{64}$/;
 const envEntry = (x: Record<string, unknown>): KeyEnv | undefined =>
-  typeof x['name'] === 'string' && (typeof x['value'] === 'string' || x['value'] === null) ? { name: x['name'], value: x['value'] } : undefined;
+  typeof x['name'] === 'string' && ((typeof x['value'] === 'string' && ENV_DIGEST.test(x['value'])) || x['value'] === null)
+    ? { name: x['name'], value: x['value'] }
+    : undefined;
 
 /**
  * The key record stored in an action record, or undefined when it is malformed. A record of

@@ -10,7 +10,7 @@ import type { FileDigest, ResultHash, TaskKey } from './digest.js';
  * Bump KEY_FORMAT_VERSION whenever the record or its encoding changes: old entries then
  * simply stop matching instead of being misread.
  */
-export const KEY_FORMAT_VERSION = 1;
+export const KEY_FORMAT_VERSION = 2;
 
 export interface KeyInput {
   readonly path: string;
@@ -25,8 +25,18 @@ export interface KeyDependency {
 
 export interface KeyEnv {
   readonly name: string;
-  /** null = unset, which is different from the empty string. */
+  /**
+   * `sha256:<hex>` of the value ({@link envValueDigest}), or null when unset (different from
+   * the empty string). Never the value itself: key records are uploaded to shared remote
+   * caches, and declared variables are often secrets (format version 2 and later).
+   */
   readonly value: string | null;
+}
+
+/** What a key record stores for an env value: its SHA-256, never the value; null for unset. */
+export function envValueDigest(value: string | undefined | null): string | null {
+  if (value === undefined || value === null) return null;
+  return `sha256:${createHash('sha256').update(value).digest('hex')}`;
 }
 
 export interface KeyRecord {

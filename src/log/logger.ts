@@ -42,6 +42,8 @@ export interface LoggerOptions {
   readonly stderr: NodeJS.WritableStream;
   /** Its secrets are redacted from every entry. */
   readonly config: Config;
+  /** Further secret values to redact (those held only in the environment). */
+  readonly extraSecrets?: readonly string[];
 }
 
 function fieldText(value: unknown): string {
@@ -60,7 +62,7 @@ function jsonFields(fields: LogFields): Record<string, unknown> {
  * continues on the console.
  */
 export function createLogger(opts: LoggerOptions): Logger {
-  const redact = secretRedactor(opts.config);
+  const redact = secretRedactor(opts.config, opts.extraSecrets ?? []);
   let fd: number | undefined;
   let fileFailed = false;
   const fileProblem = (error: unknown): void => {

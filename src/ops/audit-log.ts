@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { secretRedactor } from '../config/redact.js';
 import { lockSyncWithin } from './audit-file-lock.js';
+import { writeHead } from './audit-head.js';
 import { formatEntry, lineHash, type AuditEventType, type AuditIdentity } from './audit-format.js';
 import { redactDeep, redactValues } from './audit-redact.js';
 import { SyslogCopy } from './audit-syslog.js';
@@ -184,6 +185,8 @@ export class AuditLog {
       // One write; a short write (disk full) is continued under the same lock.
       let done = 0;
       while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
+      // Still under the lock: the anchor that lets verify see entries deleted from the end.
+      writeHead(this.file, { seq, hash });
       return lines;
     } finally {
       closeSync(fd);

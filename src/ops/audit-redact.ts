@@ -3,6 +3,7 @@
  * redactor, and credentials in URLs (`scheme://user:pass@host`) are masked even when the
  * redactor does not know them.
  */
+import { MIN_SECRET_LENGTH } from '../config/redact.js';
 
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi;
 
@@ -23,9 +24,9 @@ export function redactDeep(value: unknown, redact: (text: string) => string): un
   return value;
 }
 
-/** A redactor that replaces each of `secrets` (non-empty values) with `***`. */
+/** A redactor that replaces each of `secrets` (of at least {@link MIN_SECRET_LENGTH} characters) with `***`. */
 export function redactValues(secrets: readonly string[]): (text: string) => string {
-  const list = secrets.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  const list = secrets.filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
   return (text) => {
     let out = text;
     for (const s of list) if (out.includes(s)) out = out.split(s).join('***');

@@ -3,6 +3,7 @@
  * most likely happened (format: ./audit-format.ts).
  */
 import { GENESIS, lineHash, parseEntry, type AuditEntry } from './audit-format.js';
+import { readHead } from './audit-head.js';
 import { readRawLines } from './audit-lines.js';
 
 export type AuditProblemKind = 'edited' | 'deleted' | 'reordered' | 'torn' | 'invalid';
@@ -23,6 +24,8 @@ export interface AuditVerifyReport {
   /** Lines of torn fragments that a later writer closed off with an `audit.torn-line` entry. */
   readonly recoveredTornLines: readonly number[];
   readonly problem?: AuditProblem;
+  /** Why the chain head file (`<log>.head`) could not be used, when it could not. */
+  readonly headWarning?: string;
 }
 
 interface Fragment {
@@ -52,6 +55,8 @@ export function verifyAuditLog(file: string): AuditVerifyReport {
   let prevLine = 0;
   let fragment: Fragment | undefined;
   const recovered: number[] = [];
+  const head = readHead(file);
+  let headLineHash: string | undefined;
   const fail = (problem: AuditProblem): AuditVerifyReport => ({ ok: false, file, entries, recoveredTornLines: recovered, problem });
 
   for (const raw of readRawLines(file)) {
@@ -97,8 +102,21 @@ export function verifyAuditLog(file: string): AuditVerifyReport {
     entries++;
     prevLine = raw.number;
     expectedPrev = lineHash(raw.bytes);
+    if (typeof head === 'object' && entry.seq === head.seq) headLineHash = expectedPrev;
     expectedSeq = entry.seq + 1;
   }
   if (fragment) return fail({ line: fragment.line, kind: 'invalid', message: `line ${fragment.line} is not a valid audit entry (edited or corrupted)` });
-  return { ok: true, file, entries, recoveredTornLines: recovered };
+  // The chain cannot show entries cut off its end; the head file recorded at the last append can.
+  const lastSeq = expectedSeq - 1;
+  if (typeof head === 'object' && head.seq > lastSeq) {
+    return fail({
+      line: prevLine + 1,
+      kind: 'deleted',
+      message: `entries after ${lastSeq} were deleted: the log ends at entry ${lastSeq}, but entry ${head.seq} was written (see ${file}.head)`,
+    });
+  }
+  if (typeof head === 'object' && head.seq === lastSeq && head.seq > 0 && headLineHash !== head.hash) {
+    return fail({ line: prevLine, kind: 'edited', message: `line ${prevLine} (entry ${lastSeq}) is not the entry that was written last: it was modified or replaced` });
+  }
+  return { ok: true, file, entries, recoveredTornLines: recovered, ...(typeof head === 'string' ? { headWarning: head } : {}) };
 }

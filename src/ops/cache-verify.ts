@@ -10,7 +10,8 @@
  * remain.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -18,7 +19,7 @@ import { ActionCache } from '../cas/action-cache.js';
 import { createDecoder, HEADER_SIZE, loadNatives, parseHeader } from '../cas/codec.js';
 import { ObjectStore } from '../cas/object-store.js';
 import { withCacheLock } from './cache-lock.js';
-import { referencedBlobs, scanObjects, scanRecords } from './cache-scan.js';
+import { objectsDir, referencedBlobs, scanObjects, scanRecords } from './cache-scan.js';
 
 /** One problem found by {@link verifyCache}. */
 export interface VerifyProblem {
@@ -89,12 +90,14 @@ async function eachLimited<T>(items: readonly T[], n: number, fn: (item: T) => P
 }
 
 /** Check the whole cache at `cacheDir`; with `repair`, fix what can be fixed (see the note above). */
-export async function verifyCache(cacheDir: string, opts: { repair: boolean; lockWaitMs?: number }): Promise<VerifyReport> {
-  return opts.repair ? withCacheLock(cacheDir, opts.lockWaitMs ?? 60_000, () => check(cacheDir, true)) : check(cacheDir, false);
+export async function verifyCache(
+  cacheDir: string,
+  opts: { repair: boolean; lockWaitMs?: number; /** Test hook: runs between the object scan and the record scan. */ afterObjectScan?: () => Promise<void> },
+): Promise<VerifyReport> {
+  return opts.repair ? withCacheLock(cacheDir, opts.lockWaitMs ?? 60_000, () => check(cacheDir, opts)) : check(cacheDir, opts);
 }
 
-async function check(cacheDir: string, repair: boolean): Promise<VerifyReport> {
-  const opts = { repair };
+async function check(cacheDir: string, opts: { repair: boolean; afterObjectScan?: () => Promise<void> }): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const store = new ObjectStore(cacheDir, { codec: 'none', level: 0 });
   const actions = new ActionCache(cacheDir);
@@ -108,14 +111,28 @@ async function check(cacheDir: string, repair: boolean): Promise<VerifyReport> {
     problems.push({ kind: 'corrupt-object', id: o.digest, message: `object ${o.digest} is corrupt (${why})`, repaired: opts.repair });
   });
   const present = new Set(objects.map((o) => o.digest as string));
+  await opts.afterObjectScan?.();
   const records = await scanRecords(cacheDir);
+  // A build running meanwhile stores objects before the record naming them: a blob that was not
+  // there when objects were listed is looked for again (and checked) before it counts as missing.
+  const lateObject = async (d: string): Promise<boolean> => {
+    const file = join(objectsDir(cacheDir), d.slice(0, 2), d.slice(2));
+    if (!existsSync(file)) return false;
+    const why = await objectProblem(file, d);
+    if (why !== undefined) return false; // possibly still being written; reported as unusable
+    present.add(d);
+    return true;
+  };
   for (const r of records) {
     if (r.record === undefined) {
       if (opts.repair) await actions.get(r.key); // a corrupt record is moved to quarantine by get()
       problems.push({ kind: 'corrupt-record', id: r.key, message: r.problem ?? `action record ${r.key} is corrupt`, repaired: opts.repair });
       continue;
     }
-    const missing = referencedBlobs(r.record).filter((d) => !present.has(d) || bad.has(d));
+    const missing: string[] = [];
+    for (const d of referencedBlobs(r.record)) {
+      if (bad.has(d) || (!present.has(d) && !(await lateObject(d)))) missing.push(d);
+    }
     if (missing.length === 0) continue;
     if (opts.repair) await actions.remove(r.key);
     const what = missing.map((d) => `${d.slice(0, 12)}…${bad.has(d) ? ' (corrupt)' : ' (missing)'}`).join(', ');

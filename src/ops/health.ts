@@ -13,9 +13,12 @@
  *               Unreachable (transient) is a warning (builds go on without it); refused
  *               credentials, a missing bucket or a remote that cannot be opened at all
  *               (`remoteError`, e.g. a malformed URL) are critical.
- * - lock        the workspace lock (`lock`, `lock.owner`) and the cache lock in the cache dir:
- *               held by a live process is ok, left by a dead one is a warning (the next run
- *               breaks it, but something crashed).
+ * - lock        the workspace lock (`<workspace>/.reprovm/lock`, `lock.owner`: where runs take
+ *               it, which is not the cache dir when `cache_dir` points elsewhere) and the cache
+ *               lock in the cache dir: held by a live process is ok, left by a dead one is a
+ *               warning (the next run breaks it, but something crashed). The workspace lock is
+ *               checked only when the caller names the workspace (the CLI: --workspace, else
+ *               the current directory; the server: each served workspace).
  * - config      the configuration loaded (the CLI reports a load error as critical).
  */
 import { randomBytes } from 'node:crypto';
@@ -165,10 +168,11 @@ function lockCheck(label: string, lockPath: string, ownerPath: string): HealthCh
   return { name: 'lock', status: 'warning', message: `${label} was left by pid ${owner.pid}, which is gone; the next run breaks it (a crash?)` };
 }
 
-function checkLocks(cacheDir: string): HealthCheck {
+function checkLocks(cacheDir: string, workspace: string | undefined): HealthCheck {
   const c = cacheLockPaths(cacheDir);
+  const runs = workspace === undefined ? undefined : join(workspace, '.reprovm'); // as lock.ts takes it
   const found = [
-    lockCheck('the workspace lock', join(cacheDir, 'lock'), join(cacheDir, 'lock.owner')),
+    runs === undefined ? undefined : lockCheck('the workspace lock', join(runs, 'lock'), join(runs, 'lock.owner')),
     lockCheck('the cache lock', c.lock, c.owner),
   ].filter((x): x is HealthCheck => x !== undefined);
   if (found.length === 0) return { name: 'lock', status: 'ok', message: 'no lock is held' };
@@ -176,7 +180,7 @@ function checkLocks(cacheDir: string): HealthCheck {
 }
 
 /** Run every check (see the note above). `config` is the loaded, valid configuration. */
-export async function checkHealth(opts: { cacheDir: string; config: Config; remote?: BlobStore; remoteError?: string }): Promise<HealthReport> {
+export async function checkHealth(opts: { cacheDir: string; config: Config; remote?: BlobStore; remoteError?: string; workspace?: string }): Promise<HealthReport> {
   const dir = await checkCacheDir(opts.cacheDir);
   const checks: HealthCheck[] = [dir, await checkDisk(opts.cacheDir)];
   if (dir.status !== 'critical') checks.push(await checkSample(opts.cacheDir));
@@ -184,7 +188,7 @@ export async function checkHealth(opts: { cacheDir: string; config: Config; remo
   // stays free of the cloud SDKs.
   if (opts.remote !== undefined) checks.push(await checkRemote(opts.remote));
   else if (opts.remoteError !== undefined) checks.push({ name: 'remote', status: 'critical', message: `cannot open the remote: ${opts.remoteError}` });
-  checks.push(checkLocks(opts.cacheDir));
+  checks.push(checkLocks(opts.cacheDir, opts.workspace));
   checks.push({ name: 'config', status: 'ok', message: 'the configuration is valid' });
   return { status: worst(checks.map((c) => c.status)), checks };
 }

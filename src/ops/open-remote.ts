@@ -22,17 +22,28 @@ export interface RemoteConnection {
 }
 
 /**
+ * The endpoint the S3 client uses when none is configured: AWS_ENDPOINT_URL_S3, else
+ * AWS_ENDPOINT_URL (the SDK's standard variables), or undefined.
+ */
+export function s3EndpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const pick = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v.trim());
+  return pick(env.AWS_ENDPOINT_URL_S3) ?? pick(env.AWS_ENDPOINT_URL);
+}
+
+/**
  * The `[remote]` connection settings (the loader has applied `REPROVM_REMOTE_*` overrides), with
  * `--remote-endpoint` over the configured endpoint. Path-style addressing defaults to on when an
- * endpoint is given (what MinIO, Ceph, R2 and emulators need); `path_style` set anywhere wins.
+ * endpoint is given (what MinIO, Ceph, R2 and emulators need), including one the S3 SDK takes
+ * from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL in `env`; `path_style` set anywhere wins.
  */
-export function remoteConnection(loaded: LoadedConfig, endpointFlag?: string): RemoteConnection {
+export function remoteConnection(loaded: LoadedConfig, endpointFlag?: string, env: NodeJS.ProcessEnv = {}): RemoteConnection {
   const c = loaded.config.remote;
   const endpoint = endpointFlag ?? (c.endpoint === '' ? undefined : c.endpoint);
+  const effective = endpoint ?? s3EndpointFromEnv(env);
   return {
     ...(endpoint === undefined ? {} : { endpoint }),
     ...(c.region === '' ? {} : { region: c.region }),
-    pathStyle: loaded.sourceOf('remote', 'path_style').kind === 'default' ? endpoint !== undefined : c.path_style,
+    pathStyle: loaded.sourceOf('remote', 'path_style').kind === 'default' ? effective !== undefined : c.path_style,
     connectTimeoutMs: c.connect_timeout_seconds * 1000,
     requestTimeoutMs: c.request_timeout_seconds * 1000,
     retries: c.retries,
@@ -111,8 +122,10 @@ export async function openRemote(url: string, conn: RemoteConnection, opts: Open
     return store;
   };
   if (opts.lazy !== true) return open();
+  // The same endpoint the adapter will use, so the description names it before the SDK loads.
+  const endpoint = parsed.kind === 'cloud' && parsed.scheme === 's3' ? (conn.endpoint ?? s3EndpointFromEnv(opts.env)) : conn.endpoint;
   const description =
-    parsed.kind === 'dir' ? `dir ${parsed.path}` : describeLocation(parsed) + (conn.endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(conn.endpoint)})`);
+    parsed.kind === 'dir' ? `dir ${parsed.path}` : describeLocation(parsed) + (endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(endpoint)})`);
   return new LazyBlobStore(description, open);
 }
 
@@ -120,7 +133,7 @@ export async function openRemote(url: string, conn: RemoteConnection, opts: Open
 export async function openConfiguredRemote(loaded: LoadedConfig, env: NodeJS.ProcessEnv, cwd: string): Promise<BlobStore | undefined> {
   const { url, mode } = loaded.config.remote;
   if (url === '' || mode === 'off') return undefined;
-  return openRemote(url, remoteConnection(loaded), { env, cwd });
+  return openRemote(url, remoteConnection(loaded, undefined, env), { env, cwd });
 }
 
 /**
@@ -136,16 +149,38 @@ export async function remoteForHealth(loaded: LoadedConfig, env: NodeJS.ProcessE
   }
 }
 
+/** A backup location that is a directory which does not exist (list/verify/restore/prune): a usage error. */
+export class MissingLocationError extends RemoteOpenError {}
+
 /**
- * A backup destination: a directory (created when missing) or a bucket URL, reached with the
- * `[remote]` connection settings.
+ * A backup destination: a directory or a bucket URL, reached with the `[remote]` connection
+ * settings. A missing directory is created only with `create` (`backup create`); for reading
+ * it is a {@link MissingLocationError}, so a mistyped `--from` is not reported as "no backups".
  */
-export async function openDestination(location: string, loaded: LoadedConfig, env: NodeJS.ProcessEnv, cwd: string): Promise<BlobStore> {
-  return openRemote(location, remoteConnection(loaded), {
+export async function openDestination(
+  location: string,
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  opts: { readonly create: boolean } = { create: true },
+): Promise<BlobStore> {
+  if (!opts.create) {
+    const [{ parseRemoteUrl }, { existsSync }] = await Promise.all([import('../remote/open-store.js'), import('node:fs')]);
+    let parsed: ReturnType<typeof parseRemoteUrl> | undefined;
+    try {
+      parsed = parseRemoteUrl(location, cwd);
+    } catch {
+      parsed = undefined; // openRemote below reports the bad URL
+    }
+    if (parsed?.kind === 'dir' && !existsSync(parsed.path)) {
+      throw new MissingLocationError(`backup location ${parsed.path} does not exist: check --from or [backup] location`);
+    }
+  }
+  return openRemote(location, remoteConnection(loaded, undefined, env), {
     env,
     cwd,
     what: 'the backup location',
     longTransfers: true,
-    createDir: true,
+    createDir: opts.create,
   });
 }

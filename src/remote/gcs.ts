@@ -28,8 +28,11 @@ export async function openGcsStore(loc: RemoteLocation, opts: RemoteOptions): Pr
   const emulator = opts.env.STORAGE_EMULATOR_HOST;
   const endpoint = nonEmpty(opts.endpoint) ?? (emulator === undefined || emulator === '' ? undefined : emulatorEndpoint(emulator));
   const projectId = nonEmpty(opts.env.GOOGLE_CLOUD_PROJECT) ?? nonEmpty(opts.env.GCLOUD_PROJECT);
+  // A custom endpoint (a private gateway, a regional endpoint) still needs credentials; only the
+  // emulator (STORAGE_EMULATOR_HOST) and a loopback fake are reached without them.
+  const anonymous = endpoint !== undefined && (nonEmpty(opts.endpoint) === undefined || isLoopback(endpoint));
   const storage = new Storage({
-    ...(endpoint === undefined ? {} : { apiEndpoint: endpoint }),
+    ...(endpoint === undefined ? {} : { apiEndpoint: endpoint, useAuthWithCustomEndpoint: !anonymous }),
     // Bucket creation needs a project; an emulator does not care which, so it gets a placeholder
     // instead of a lookup of the metadata server.
     ...(projectId !== undefined ? { projectId } : endpoint !== undefined ? { projectId: 'reprovm-local' } : {}),
@@ -38,6 +41,17 @@ export async function openGcsStore(loc: RemoteLocation, opts: RemoteOptions): Pr
   });
   const where = describeLocation(loc) + (endpoint === undefined ? '' : ` (endpoint ${describeEndpoint(endpoint)})`);
   return new GcsBlobStore(storage, loc, where, storeTuning(opts, 1000));
+}
+
+/** True when `endpoint` names this machine (a local fake needs no credentials). */
+export function isLoopback(endpoint: string): boolean {
+  let host: string;
+  try {
+    host = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 class GcsBlobStore implements BlobStore {

@@ -2,10 +2,12 @@
  * A {@link BlobStore} wrapper that bounds and retries calls to a remote, so that a slow, flaky
  * or dead remote costs a bounded amount of time and never an unclassified exception:
  *
- * - every attempt gets its own AbortSignal: the whole request (a download's body included) is
- *   bounded by `requestTimeoutMs`, and the first answer of has/stat/get/delete/list by
- *   `connectTimeoutMs` (a server that accepts connections but never answers is treated like one
- *   that cannot be reached);
+ * - every attempt gets its own AbortSignal: the first answer of has/stat/get/delete/list is
+ *   bounded by `connectTimeoutMs` (a server that accepts connections but never answers is
+ *   treated like one that cannot be reached), and the request by `requestTimeoutMs`, counted
+ *   afresh whenever a streamed body (a download, or a put from a stream) makes progress: a
+ *   large blob on a slow but working link moves, a stalled one fails. A put of a Buffer shows
+ *   no progress and so is bounded as a whole;
  * - `transient` errors (5xx, 429, resets, refused connections, timeouts) are retried up to
  *   `retries` times with exponential backoff and jitter; `auth`, `no-bucket`, `integrity` and
  *   `permanent` errors are thrown at once, and so is everything after the caller's own signal
@@ -21,6 +23,7 @@ import type { Readable } from 'node:stream';
 import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
 import { abortError } from './abort.js';
 import { classifyError } from './classify-error.js';
+import { withProgress } from './progress-stream.js';
 
 /** Options of a {@link ResilientBlobStore}. */
 export interface ResilienceOptions {
@@ -28,7 +31,7 @@ export interface ResilienceOptions {
   readonly retries?: number;
   /** Deadline of the first answer of has/stat/get/delete/list/ensureBucket. Default 5000 ms. */
   readonly connectTimeoutMs?: number;
-  /** Deadline of one whole attempt, body transfer included. Default 60000 ms. */
+  /** Deadline of one attempt; a streamed body restarts it with every chunk it moves. Default 60000 ms. */
   readonly requestTimeoutMs?: number;
   /** First backoff delay; doubles per retry. Default 100 ms. */
   readonly baseDelayMs?: number;
@@ -56,6 +59,8 @@ interface Attempt {
   readonly signal: AbortSignal;
   /** Ends the first-answer deadline (the answer came). */
   answered(): void;
+  /** The body moved: the request deadline starts again (it becomes an idle deadline). */
+  progress(): void;
   /** Releases the timers. */
   done(): void;
 }
@@ -105,19 +110,23 @@ export class ResilientBlobStore implements BlobStore {
   put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
     const rest = putRest(opts);
     if (Buffer.isBuffer(body)) return this.#call('put', key, opts, false, (signal) => this.#inner.put(key, body, { ...rest, signal }));
-    return this.#call('put', key, opts, false, (signal) => this.#inner.put(key, body, { ...rest, signal }), 0);
+    return this.#call('put', key, opts, false, (signal, a) => this.#inner.put(key, withProgress(body, a.progress), { ...rest, signal }), 0);
   }
 
   /** A put that can be retried: `open` is called once per attempt for a fresh body. */
   putFrom(key: string, open: () => Buffer | Readable | Promise<Buffer | Readable>, opts?: PutOptions & RequestOptions): Promise<void> {
     const rest = putRest(opts);
-    return this.#call('put', key, opts, false, async (signal) => this.#inner.put(key, await open(), { ...rest, signal }));
+    return this.#call('put', key, opts, false, async (signal, a) => {
+      const body = await open();
+      return this.#inner.put(key, Buffer.isBuffer(body) ? body : withProgress(body, a.progress), { ...rest, signal });
+    });
   }
 
   /**
-   * The stream's body is bounded by the request timeout of the attempt that produced it;
-   * a failure after the stream was returned errors the stream (it is not retried). Consume it
-   * with pipeline() or async iteration, which surface that error.
+   * The stream's body is bounded by the request timeout of the attempt that produced it, as an
+   * idle deadline (each chunk restarts it); a failure after the stream was returned errors the
+   * stream (it is not retried). Consume it with pipeline() or async iteration, which surface
+   * that error.
    */
   get(key: string, opts?: RequestOptions): Promise<Readable | undefined> {
     return this.#call('get', key, opts, true, async (signal, attempt) => {
@@ -129,8 +138,10 @@ export class ResilientBlobStore implements BlobStore {
         stream?.destroy(this.#abortReason(signal, opts?.signal, 'get', key));
         inner.abort(signal.reason);
       }, { once: true });
-      stream = await this.#inner.get(key, { signal: inner.signal });
-      if (stream === undefined) return undefined;
+      const raw = await this.#inner.get(key, { signal: inner.signal });
+      if (raw === undefined) return undefined;
+      stream = withProgress(raw, attempt.progress);
+      if (signal.aborted) stream.destroy(this.#abortReason(signal, opts?.signal, 'get', key));
       // The timers now guard the body: keep them until the stream is finished either way.
       attempt.answered();
       stream.once('close', () => attempt.done());
@@ -198,7 +209,9 @@ export class ResilientBlobStore implements BlobStore {
   #attempt(caller: AbortSignal | undefined, answerDeadline: boolean): Attempt {
     const ctl = new AbortController();
     const fire = (why: string) => (): void => ctl.abort(new TimeoutReason(why));
-    const total = setTimeout(fire(`no complete answer within ${this.#k.requestMs} ms`), this.#k.requestMs);
+    let moved = false;
+    const requestMs = this.#k.requestMs;
+    const total = setTimeout(() => fire(moved ? `no progress within ${requestMs} ms` : `no complete answer within ${requestMs} ms`)(), requestMs);
     let first = answerDeadline ? setTimeout(fire(`no answer within ${this.#k.connectMs} ms`), this.#k.connectMs) : undefined;
     // AbortSignal.any, not a listener on the caller's signal: one run-wide signal is shared by
     // many concurrent calls, and listeners on it would pile up (and warn past ten).
@@ -208,6 +221,10 @@ export class ResilientBlobStore implements BlobStore {
       answered: () => {
         clearTimeout(first);
         first = undefined;
+      },
+      progress: () => {
+        moved = true;
+        if (!ctl.signal.aborted) total.refresh();
       },
       done: () => {
         clearTimeout(first);

@@ -26,6 +26,12 @@ export interface RunMetrics {
   setQueueDepth(workspace: string, n: number): void;
   /** Objects and stored (compressed) bytes in the local CAS. */
   setCasStats(stats: { objects: number; bytes: number }): void;
+  /**
+   * Counts one finished run (reprovm_runs_total, reprovm_run_duration_seconds) with the status
+   * the caller knows; used with `runsFromEvents: false` by the server, whose run statuses
+   * (cancelled, aborted, a run that failed before it started) are not all in the event stream.
+   */
+  recordRun(workspace: string, status: string, seconds: number): void;
 }
 
 export interface MetricsOptions {
@@ -33,6 +39,8 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
   /** Distinct task names per workspace before `task="_other"` (default 200). */
   readonly maxTaskLabels?: number;
+  /** Count runs from their run-finished event (default true); false: only via recordRun. */
+  readonly runsFromEvents?: boolean;
 }
 
 /** Label value for tasks beyond the cardinality bound. */
@@ -65,7 +73,7 @@ export function createMetrics(opts: MetricsOptions = {}): RunMetrics {
     registers,
   });
   const runDuration = new Histogram({ name: 'reprovm_run_duration_seconds', help: 'Wall time of runs.', labelNames: ['workspace', 'status'] as const, buckets: RUN_BUCKETS, registers });
-  const runs = new Counter({ name: 'reprovm_runs_total', help: 'Finished runs by status (succeeded, failed, interrupted).', labelNames: ['workspace', 'status'] as const, registers });
+  const runs = new Counter({ name: 'reprovm_runs_total', help: 'Finished runs by status (CLI: succeeded, failed, interrupted; server: the API run status).', labelNames: ['workspace', 'status'] as const, registers });
   const casObjects = new Gauge({ name: 'reprovm_cas_objects', help: 'Objects in the local content-addressed store.', registers });
   const casBytes = new Gauge({ name: 'reprovm_cas_bytes', help: 'Bytes stored (compressed) in the local content-addressed store.', registers });
   const remoteBytes = new Counter({ name: 'reprovm_remote_bytes_total', help: 'Bytes moved to (upload) and from (download) the remote cache.', labelNames: ['workspace', 'direction'] as const, registers });
@@ -98,6 +106,7 @@ export function createMetrics(opts: MetricsOptions = {}): RunMetrics {
         remoteBytes.inc({ workspace, direction: event.direction }, event.bytes);
         break;
       case 'run-finished': {
+        if (opts.runsFromEvents === false) break;
         const status = event.summary.interrupted ? 'interrupted' : event.exitCode === 0 ? 'succeeded' : 'failed';
         runs.inc({ workspace, status });
         runDuration.observe({ workspace, status }, event.summary.wallMs / 1000);
@@ -115,6 +124,10 @@ export function createMetrics(opts: MetricsOptions = {}): RunMetrics {
     setCasStats: (stats) => {
       casObjects.set(stats.objects);
       casBytes.set(stats.bytes);
+    },
+    recordRun: (workspace, status, seconds) => {
+      runs.inc({ workspace, status });
+      runDuration.observe({ workspace, status }, seconds);
     },
   };
 }

@@ -88,8 +88,15 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions): Promise<Fa
       return;
     }
     if (current.authDisabled) {
-      callers.set(req, { name: 'anonymous', role: 'admin' });
-      return;
+      // No token at all: anonymous callers may read, but nothing they do can change state.
+      callers.set(req, { name: 'anonymous', role: 'read' });
+      if (roleAllows('read', need)) return;
+      reply.header('www-authenticate', 'Bearer');
+      throw new ApiError(
+        401,
+        'unauthorized',
+        `no API token is configured, so ${req.method} ${req.routeOptions.url} is refused; configure one (REPROVM_SERVER_TOKEN, [server] token_file or a [token.NAME] section), restart or SIGHUP the server, and send "Authorization: Bearer <token>"`,
+      );
     }
     const result = current.tokens.check(req.headers.authorization);
     if (result.kind !== 'ok') {

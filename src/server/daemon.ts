@@ -17,6 +17,7 @@ import type { Reloadable, ServerContext } from './context.js';
 import { HealthRemoteHolder } from './health-remote.js';
 import { scanCasStats } from './metrics-exporter.js';
 import { RunManager, type RunLimits } from './run-manager.js';
+import type { RunInfo } from './run-record.js';
 import { ScheduleError, Scheduler, systemClock } from './schedule.js';
 import { loadSpec } from './spec.js';
 import { ApiError } from './api-error.js';
@@ -24,6 +25,7 @@ import { checkTargets, ManifestCache } from './task-view.js';
 import { TokenSourceError } from './auth.js';
 import { isLoopback, loadTokens } from './tokens.js';
 import { resolveWorkspaces, WorkspaceError, type ServedWorkspace } from './workspaces.js';
+import { lockServers, ServerLockBusyError } from './server-lock.js';
 
 /** What `serve` was given (flags win over the configuration). */
 export interface ServeOptions {
@@ -90,13 +92,24 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return { config: l.config, configFile: l.file, tokens, authDisabled: tokens.size === 0 };
   };
   let current = startupStep(() => reloadable(loaded));
-  if (current.authDisabled) opts.log(`reprovm: warning: serve: no API token is configured: every request from this machine is allowed (bound to ${host})`);
+  if (current.authDisabled) opts.log(`reprovm: warning: serve: no API token is configured: requests from this machine may only read; runs, cancels and cache maintenance are refused until a token is configured (bound to ${host})`);
 
-  const metrics = createMetrics();
+  // Before the run history is recovered: a second daemon must not abort the first one's runs.
+  const serverLock = await lockServers(
+    workspaces.map((w) => w.cacheDir),
+    (m) => opts.log(`reprovm: warning: serve: ${m}`),
+  ).catch((error: unknown) => {
+    if (error instanceof ServerLockBusyError) throw new ServeError(`reprovm: error: serve: ${error.message}`);
+    throw error;
+  });
+  // Runs are counted when the run manager ends them, with the API's status (see onFinished).
+  const metrics = createMetrics({ runsFromEvents: false });
   const reporters = new Map<string, Reporter>();
   const audit = openAuditLog(loaded.config, workspaces[0]!.cacheDir, { extraSecrets: [envToken, opts.token].filter((t): t is string => !!t) });
   const childEnv = { ...opts.env };
   delete childEnv.REPROVM_SERVER_TOKEN;
+  // A run that failed or could not finish is a warning (the logger keeps it at --log-level warning).
+  const logFinished = (run: RunInfo): void => opts.log(`reprovm: ${run.status === 'failed' || run.status === 'aborted' ? 'warning: ' : ''}run ${run.id} (workspace ${run.workspace}, ${run.trigger}): ${run.status}${run.message ? `: ${run.message}` : ''}`);
   const runs = new RunManager({
     workspaces,
     limits: limitsOf(loaded),
@@ -116,7 +129,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       for (const t of [envToken, opts.token]) if (t) out = out.split(t).join(REDACTED);
       return out;
     },
-    onFinished: (run) => opts.log(`reprovm: run ${run.id} (workspace ${run.workspace}, ${run.trigger}): ${run.status}${run.message ? `: ${run.message}` : ''}`),
+    onFinished: (run) => {
+      // A run that never started (cancelled while queued) took no time.
+      const from = run.startedAt === null ? NaN : Date.parse(run.startedAt);
+      const seconds = run.finishedAt === null || Number.isNaN(from) ? 0 : Math.max(0, (Date.parse(run.finishedAt) - from) / 1000);
+      metrics.recordRun(run.workspace, run.status, seconds);
+      logFinished(run);
+    },
   });
   for (const ws of workspaces) metrics.setQueueDepth(ws.name, 0);
 
@@ -192,6 +211,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     address = `${https ? 'https' : 'http'}://${shownHost}:${typeof bound === 'object' && bound ? bound.port : port}`;
   } catch (error) {
     await app.close().catch(() => undefined);
+    await serverLock.release();
     throw new ServeError(`reprovm: error: serve: cannot listen on ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   scheduler.start();
@@ -203,12 +223,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         const next = load();
         const nextCurrent = reloadable(next);
         const nextScheduler = makeScheduler(next);
-        scheduler.stop();
+        const old = scheduler;
+        old.stop();
         scheduler = nextScheduler;
         current = nextCurrent;
         loadedNow = next;
         runs.setLimits(limitsOf(next));
-        scheduler.start();
+        // The new scheduler takes over the old one's in-flight runs so a tick never overlaps them.
+        scheduler.start(old);
         for (const w of next.warnings) opts.log(`reprovm: warning: ${w}`);
         const fixed: string[] = (['host', 'port', 'workspaces', 'tls_cert', 'tls_key', 'max_body_kb', 'request_timeout_seconds'] as const).filter(
           (k) => JSON.stringify(next.config.server[k]) !== JSON.stringify(startConfig.server[k]),
@@ -229,6 +251,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       await scheduler.flush();
       await healthRemote.close();
       await audit?.close();
+      await serverLock.release();
     },
   };
 }

@@ -129,7 +129,7 @@ async function health(ctx: ServerContext): Promise<HealthReport> {
   for (const ws of ctx.workspaces) {
     if (seen.has(ws.cacheDir)) continue;
     seen.add(ws.cacheDir);
-    const report = await checkHealth({ cacheDir: ws.cacheDir, config: ctx.current().config, ...remote });
+    const report = await checkHealth({ cacheDir: ws.cacheDir, config: ctx.current().config, workspace: ws.workspace, ...remote });
     remote = {};
     for (const c of report.checks) checks.push(several && c.name !== 'remote' ? { ...c, name: `${ws.name}: ${c.name}` } : { ...c });
   }

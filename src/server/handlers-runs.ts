@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import { pickWorkspace, type ServerContext } from './context.js';
 import { parseEventLine, type RunStatus } from './run-record.js';
+import { SseStream } from './sse-stream.js';
 import { checkTargets, describeTask, listTasks } from './task-view.js';
 
 type Query = { workspace?: string; limit?: number; offset?: number; status?: RunStatus };
@@ -96,28 +97,39 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
       const resumeAfter = Number(req.headers['last-event-id'] ?? 0) || 0;
       let n = 0;
       let closed = false;
-      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), SSE_KEEPALIVE_MS);
+      let unsubscribe: () => void = () => undefined;
+      // The close listener exists before anything can fail, so the keepalive never outlives the client.
       const stop = (): void => {
         if (closed) return;
         closed = true;
         clearInterval(keepalive);
         unsubscribe();
       };
-      let unsubscribe: () => void = () => undefined;
-      unsubscribe = ctx.runs.subscribe(id, {
-        line: (line) => {
-          n += 1;
-          if (n <= resumeAfter) return;
-          raw.write(`id: ${n}\nevent: ${parseEventLine(line)?.type ?? 'message'}\ndata: ${line}\n\n`);
-        },
-        end: (run) => {
-          raw.write(`event: end\ndata: ${JSON.stringify({ id: run.id, status: run.status })}\n\n`);
-          raw.end();
-          stop();
-        },
-      });
+      const out = new SseStream(raw, stop);
+      const keepalive = setInterval(() => {
+        if (!out.blocked) out.write(': keepalive\n\n');
+      }, SSE_KEEPALIVE_MS);
+      try {
+        unsubscribe = ctx.runs.subscribe(id, {
+          line: (line) => {
+            n += 1;
+            if (n <= resumeAfter) return;
+            out.write(`id: ${n}\nevent: ${parseEventLine(line)?.type ?? 'message'}\ndata: ${line}\n\n`);
+          },
+          end: (run) => {
+            out.write(`event: end\ndata: ${JSON.stringify({ id: run.id, status: run.status })}\n\n`);
+            out.end();
+            stop();
+          },
+        });
+      } catch (error) {
+        // The run vanished in between (pruned): end the stream instead of leaking the interval.
+        stop();
+        out.write(`event: end\ndata: ${JSON.stringify({ id, status: 'unknown', error: error instanceof Error ? error.message : String(error) })}\n\n`);
+        out.end();
+        return;
+      }
       if (closed) unsubscribe();
-      raw.on('close', stop);
     },
   };
 }

@@ -111,11 +111,17 @@ export class RunManager {
       throw new ApiError(429, 'queue-full', `the run queue of workspace "${workspace}" is full (${this.#limits.maxQueue} queued); retry later`);
     }
     const detail = newRunDetail(workspace, request, trigger, new Date(), randomBytes(3).toString('hex'));
+    // Recorded on disk first: a run that cannot be recorded is never queued (no ghost run that
+    // keeps the workspace busy forever).
+    try {
+      this.#history(workspace).save(detail);
+    } catch (error) {
+      throw new ApiError(503, 'unavailable', `the run could not be recorded in the history of workspace "${workspace}": ${(error as NodeJS.ErrnoException).code ?? String(error)}; check that its cache directory is writable`);
+    }
     let resolveFinished = (): void => undefined;
     const finished = new Promise<void>((r) => (resolveFinished = r));
     this.#runs.set(infoOf(detail));
     this.#live.set(detail.id, { detail, lines: [], listeners: new Set(), finished, resolveFinished });
-    this.#history(workspace).save(detail);
     queue.push(detail.id);
     this.#opts.onQueueDepth?.(workspace, queue.length);
     this.#pump(workspace);
@@ -161,12 +167,22 @@ export class RunManager {
       return;
     }
     live.child = child;
-    history.save(d, child.pid);
+    try {
+      history.save(d, child.pid);
+    } catch (error) {
+      this.#warnHistory(d.id, error);
+    }
     void child.done.then((end) => {
-      d.exitCode = end.exitCode;
-      const redact = this.#opts.redact ?? ((t: string) => t);
-      Object.assign(d, runOutcome({ ...end, cancelled: live.cancelRequested, stderr: () => redact(history.stderrTail(d.id)) }));
-      this.#finish(live);
+      // Runs in a promise callback: an exception here would be an unhandled rejection that
+      // ends the daemon, so every failure becomes a warning.
+      try {
+        d.exitCode = end.exitCode;
+        const redact = this.#opts.redact ?? ((t: string) => t);
+        Object.assign(d, runOutcome({ ...end, cancelled: live.cancelRequested, stderr: () => redact(history.stderrTail(d.id)) }));
+        this.#finish(live);
+      } catch (error) {
+        this.#opts.warn?.(`reprovm: warning: run ${d.id} did not end cleanly: ${error instanceof Error ? error.message : String(error)}`);
+      }
     });
   }
 
@@ -188,7 +204,7 @@ export class RunManager {
     try {
       history.save(d);
     } catch (error) {
-      this.#opts.warn?.(`reprovm: warning: cannot write the history of run ${d.id}: ${error instanceof Error ? error.message : String(error)}`);
+      this.#warnHistory(d.id, error);
     }
     this.#running.get(d.workspace)!.delete(d.id);
     this.#live.delete(d.id);
@@ -200,6 +216,10 @@ export class RunManager {
     this.#opts.onFinished?.(info);
     this.#pump(d.workspace);
     this.#prune(d.workspace);
+  }
+
+  #warnHistory(id: string, error: unknown): void {
+    this.#opts.warn?.(`reprovm: warning: cannot write the history of run ${id}: ${error instanceof Error ? error.message : String(error)}`);
   }
 
   #prune(workspace: string): void {
@@ -215,7 +235,8 @@ export class RunManager {
     if (isFinal(d.status) || !live) throw new ApiError(409, 'conflict', `run ${id} has already ended (${d.status})`);
     if (d.status === 'queued') {
       const queue = this.#queues.get(d.workspace)!;
-      queue.splice(queue.indexOf(id), 1);
+      const at = queue.indexOf(id);
+      if (at >= 0) queue.splice(at, 1);
       this.#opts.onQueueDepth?.(d.workspace, queue.length);
       d.status = 'cancelled';
       d.message = why;

@@ -36,12 +36,23 @@ export function loadTokens(src: TokenSources): TokenTable {
     }
     entries.push(...parseTokenFile(text, abs));
   }
-  if (src.envToken) entries.push({ name: 'env', role: 'admin', digest: hashToken(src.envToken) });
-  if (src.flagToken) entries.push({ name: 'cli', role: 'admin', digest: hashToken(src.flagToken) });
+  if (src.envToken) entries.push({ name: 'env', role: 'admin', digest: hashToken(checkLength(src.envToken, 'REPROVM_SERVER_TOKEN')) });
+  if (src.flagToken) entries.push({ name: 'cli', role: 'admin', digest: hashToken(checkLength(src.flagToken, '--token')) });
   return new TokenTable(entries);
 }
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The shortest plain token accepted: shorter ones are guessable. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** A plain token given to the server (not a digest) must be at least {@link MIN_TOKEN_LENGTH} characters. */
+function checkLength(token: string, source: string): string {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new TokenSourceError(`${source}: the token has ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -hex 24)`);
+  }
+  return token;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ActionCache, type ActionRecord } from '../../src/cas/action-cache.js';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest, ResultHash, TaskKey } from '../../src/hash/digest.js';
+import { computeTaskKey, makeKeyRecord } from '../../src/hash/task-key.js';
 
 /** A local cache (object store + action cache) in a temp dir. */
 export interface LocalCache {
@@ -20,7 +21,7 @@ export async function localCache(): Promise<LocalCache> {
   return { dir, store, actions: new ActionCache(dir), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Stores `contents` as outputs of a record for `task` (key derived from the task name). */
+/** Stores `contents` as outputs of a record for `task` (a real key record for `make <task>`, hashing to the key). */
 export async function recordWith(local: LocalCache, task: string, contents: readonly (string | Buffer)[]): Promise<ActionRecord> {
   const outputs = [];
   for (const [i, c] of contents.entries()) {
@@ -29,12 +30,13 @@ export async function recordWith(local: LocalCache, task: string, contents: read
     outputs.push({ path: `out/${task}-${i}.txt`, kind: 'file' as const, digest: put.value.digest, size: put.value.size, mode: 0o644 });
   }
   const { createHash } = await import('node:crypto');
-  const key = createHash('sha256').update(task).digest('hex') as TaskKey;
+  const keyRecord = makeKeyRecord({ cmd: `make ${task}`, inputs: [], deps: [], outputs: outputs.map((o) => o.path), env: [] });
+  const key: TaskKey = computeTaskKey(keyRecord);
   const record: ActionRecord = {
     version: 1,
     task,
     key,
-    keyRecord: { version: 1, cmd: `make ${task}` },
+    keyRecord,
     resultHash: createHash('sha256').update(`result ${task}`).digest('hex') as ResultHash,
     outputs,
     exitCode: 0,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -91,6 +92,29 @@ describe('audit log (CLI)', () => {
     assert.equal(j.code, 1);
     const report = JSON.parse(j.stdout) as { ok: boolean; problem: { line: number; kind: string } };
     assert.deepEqual([report.ok, report.problem.line, report.problem.kind], [false, 4, 'edited']);
+  });
+
+  test('audit verify notices entries deleted from the end of the log (the .head anchor)', async () => {
+    rig.write({ 'm.txt': MANIFEST });
+    await rig.run(['m.txt']);
+    const log = rig.path('.reprovm/audit.log');
+    const total = entries(log).length;
+    assert.deepEqual(JSON.parse(readFileSync(`${log}.head`, 'utf8')).seq, total);
+    assert.equal((await rig.run(['audit', 'verify'])).code, 0);
+    const original = readFileSync(log, 'utf8');
+    // The last line replaced by a forged one that still chains (same seq and prev): caught by the head's hash.
+    const lines = original.split('\n').filter((l) => l !== '');
+    lines[lines.length - 1] = lines.at(-1)!.replace(/"time":"[^"]*"/, '"time":"2000-01-01T00:00:00.000Z"');
+    writeFileSync(log, `${lines.join('\n')}\n`);
+    const forged = await rig.run(['audit', 'verify']);
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, new RegExp(`line ${total} \\(entry ${total}\\) is not the entry that was written last`));
+    // The last entry deleted.
+    writeFileSync(log, original);
+    execFileSync('sed', ['-i', '$d', log]);
+    const v = await rig.run(['audit', 'verify']);
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, new RegExp(`entries after ${total - 1} were deleted: the log ends at entry ${total - 1}, but entry ${total} was written`));
   });
 
   test('audit show filters by type, limit and time; bad arguments exit 2', async () => {

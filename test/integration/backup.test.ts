@@ -165,6 +165,49 @@ describe('reprovm backup', () => {
     assert.deepEqual(statuses(run.stdout), { a: 'cached', b: 'cached', c: 'cached' });
   });
 
+  it('restores the archived config beside the cache (reprovm.conf.restored), never where it would override the config in effect', async () => {
+    const rig = newRig();
+    rig.write({ 'm.txt': task('a', 'alpha'), 'etc/reprovm.conf': '# site config\n[backup]\nincremental = false\n' });
+    const env = { REPROVM_SYSTEM_CONFIG: rig.path('etc/reprovm.conf') };
+    assert.equal((await rig.run(['m.txt', '-q'], { env })).code, 0);
+    const created = await rig.run(['backup', 'create', '--to', 'bk', '--json'], { env });
+    assert.equal(created.code, 0, created.stderr);
+    const { name } = JSON.parse(created.stdout) as { name: string };
+    rmSync(rig.path('.reprovm'), { recursive: true });
+    const restored = await rig.run(['backup', 'restore', name, '--from', 'bk'], { env });
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.ok(!existsSync(rig.path('.reprovm/reprovm.conf')), 'no config placed where it would come before the system config');
+    assert.equal(readFileSync(rig.path('.reprovm/reprovm.conf.restored'), 'utf8'), rig.read('etc/reprovm.conf'));
+    assert.match(restored.stdout, /config was written to .*reprovm\.conf\.restored \(not in effect/);
+  });
+
+  it('a config taken from <cache>/reprovm.conf goes back there when the target has none', async () => {
+    const rig = newRig();
+    rig.write({ 'm.txt': task('a', 'alpha'), '.reprovm/reprovm.conf': '# workspace cache config\n' });
+    await okRun(rig, ['m.txt', '-q']);
+    const { name } = JSON.parse(await okRun(rig, ['backup', 'create', '--to', 'bk', '--json'])) as { name: string };
+    rmSync(rig.path('.reprovm'), { recursive: true });
+    const r = JSON.parse(await okRun(rig, ['backup', 'restore', name, '--from', 'bk', '--json'])) as { restoredFiles: string[] };
+    assert.ok(r.restoredFiles.includes('reprovm.conf'), JSON.stringify(r));
+    assert.equal(rig.read('.reprovm/reprovm.conf'), '# workspace cache config\n');
+  });
+
+  it('list / verify / restore / prune --from a missing directory: a clear error, exit 2, nothing created', async () => {
+    const rig = newRig();
+    rig.write({ 'm.txt': task('a', 'alpha') });
+    await okRun(rig, ['m.txt', '-q']);
+    for (const args of [['list'], ['verify', '20261122T021500123Z-full'], ['restore', '20261122T021500123Z-full'], ['prune', '--keep', '1']]) {
+      const r = await rig.run(['backup', ...args, '--from', 'bakcups']);
+      assert.equal(r.code, 2, `${args[0]}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /^reprovm: error: backup location .*bakcups does not exist: check --from or \[backup\] location\n$/);
+      assert.ok(!existsSync(rig.path('bakcups')), `${args[0]} created the directory`);
+    }
+    // With no location chosen, the default <cache_dir>/backups may just not exist yet.
+    const dflt = await rig.run(['backup', 'list']);
+    assert.equal(dflt.code, 0, dflt.stderr);
+    assert.match(dflt.stdout, /no backups/);
+  });
+
   it('backs up to and restores from an S3 bucket (s3rver on loopback) through the same BlobStore interface', async () => {
     const rig = newRig();
     const s3 = await startS3rver();

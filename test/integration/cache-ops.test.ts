@@ -284,6 +284,22 @@ describe('cache clean and stats', () => {
     assert.equal(clean.code, 0, clean.stderr);
     assert.match(clean.stdout, /removed 1 objects and 1 records/);
   });
+
+  it('the original\'s flags with a manifest use the workspace\'s configured cache_dir, as a run does', async () => {
+    const rig = newRig();
+    rig.write({
+      'ws/m.txt': 'task a {\n  cmd = printf a > a.txt\n  outputs = a.txt\n}\n',
+      'ws/reprovm.conf': '[cache]\ncache_dir = ../shared\n',
+    });
+    assert.equal((await rig.run(['ws/m.txt', '-q'])).code, 0);
+    assert.ok(existsSync(rig.path('shared/cache')) && !existsSync(rig.path('ws/.reprovm/cache')), 'the run used the shared cache');
+    const stats = await rig.run(['--stats', '--json', 'ws/m.txt']);
+    assert.equal(stats.code, 0, stats.stderr);
+    const s = JSON.parse(stats.stdout) as { records: number; cacheDir: string };
+    assert.deepEqual([s.cacheDir, s.records], [rig.path('shared'), 1]);
+    assert.equal((await rig.run(['--verify-cache', 'ws/m.txt'])).code, 0);
+    assert.ok(!existsSync(rig.path('ws/.reprovm/cache')), 'no cache made in the workspace');
+  });
 });
 
 describe('--metrics FILE', () => {

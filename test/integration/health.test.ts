@@ -57,6 +57,20 @@ describe('reprovm health', () => {
     assert.match(check(JSON.parse(l.stdout) as Report, 'lock')!.message, /left by pid \d+, which is gone/);
   });
 
+  it('checks the run lock in the workspace, also when cache_dir points elsewhere', async () => {
+    const rig = newRig();
+    rig.write({ 'ws/m.txt': 'task a {\n  cmd = printf a > a.txt\n  outputs = a.txt\n}\n', 'ws/reprovm.conf': '[cache]\ncache_dir = ../shared\n' });
+    assert.equal((await rig.run(['ws/m.txt', '-q'])).code, 0);
+    mkdirSync(rig.path('ws/.reprovm/lock'));
+    const { hostname } = await import('node:os');
+    writeFileSync(rig.path('ws/.reprovm/lock.owner'), JSON.stringify({ pid: 2 ** 22 + 54321, host: hostname(), startedAt: new Date().toISOString() }));
+    for (const args of [['--health-check', '--json', 'ws/m.txt'], ['health', '--json', '--cache-dir', 'shared', '--workspace', 'ws']]) {
+      const r = await rig.run(args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(check(JSON.parse(r.stdout) as Report, 'lock')!.message, /the workspace lock was left by pid \d+, which is gone/);
+    }
+  });
+
   it('exit 2 (critical) when the cache dir cannot be a writable directory (a file stands where it should be)', async () => {
     const rig = newRig();
     rig.write({ 'blocker': 'not a directory' });

@@ -175,6 +175,16 @@ describe('remote cache on s3rver', () => {
     assert.equal(sig.length, 1);
     assert.deepEqual(readdirSync(c.path('.reprovm/cas/quarantine')), []);
 
+    // Nobody replaces the team's records: not C's run above (other key), nor its push, nor a
+    // forced run and a push without any key. A's signed records still verify everywhere.
+    const pushC = await c.run(['cache', 'push', ...flags, '--cache-dir', '.reprovm', '--json'], { env: baseEnv({ REPROVM_CACHE_SIGNING_KEY: 'k-two' }) });
+    assert.equal(pushC.code, 0, pushC.stderr);
+    assert.deepEqual(JSON.parse(pushC.stdout), { pushed: 0, present: 3, failed: 0, unknown: 0, blobs: 0, bytes: 0 });
+    const forced = await build(machine(), [...flags, '--force']);
+    assert.equal(forced.evs.filter((e) => e.type === 'remote-transfer').length, 0, 'a forced run uploads no record that is already there');
+    const again = await build(machine(), [...flags, '--require-signature'], { REPROVM_CACHE_SIGNING_KEY: 'k-one' });
+    assert.ok(finished(again.evs).every((f) => f.cache?.result === 'hit' && f.cache.source === 'remote'), 'A\'s records are unchanged');
+
     const unsignedFlags = await bucket();
     await build(machine(), unsignedFlags);
     const d = machine();

@@ -19,7 +19,7 @@ const MANIFEST = `task quick {
   outputs = q.txt
 }
 `;
-const TOKENS = { reader: 'tok-reader-aaaa', runner: 'tok-runner-bbbb', adm: 'tok-admin-cccc', flag: 'tok-flag-dddd' };
+const TOKENS = { reader: 'tok-reader-aaaa', runner: 'tok-runner-bbbb', adm: 'tok-admin-cccc', flag: 'tok-flag-dddd-0123456789' };
 const config = (extra = ''): string => `[server]
 token_file = tokens.txt
 open_metrics = ${extra.includes('open') ? 1 : 0}
@@ -136,19 +136,40 @@ describe('serve: token configuration', () => {
   const rig = new Rig('reprovm-serve-tokens-');
   after(() => rig.cleanup());
 
-  test('without any token: refuses a non-loopback address, allows everything on loopback with a warning', async () => {
+  test('without any token: refuses a non-loopback address; on loopback anonymous callers may only read', async () => {
     rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[notifications]\non = never\n' });
     const refused = await rig.run(['serve', '--host', '0.0.0.0', '--port', '0', 'manifest.txt'], { env: { REPROVM_SYSTEM_CONFIG: '/nonexistent/reprovm.conf' } });
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /no API token is configured, so serving on 0\.0\.0\.0/);
     const open = await startServe(['manifest.txt'], { cwd: rig.dir });
     try {
-      const r = await new ApiClient(open.url, new OpenApiChecker()).get('/config');
-      assert.equal(r.status, 200);
-      assert.match(open.stderr(), /no API token is configured: every request from this machine is allowed/);
+      const api = new ApiClient(open.url, new OpenApiChecker());
+      assert.equal((await api.get('/workspaces')).status, 200);
+      assert.equal((await api.get('/tasks')).status, 200);
+      for (const [method, route, body] of [['POST', '/runs', { targets: ['quick'] }], ['DELETE', '/cache', undefined], ['POST', '/cache/gc', { dryRun: true }]] as const) {
+        const r = await api.request(method, route, body === undefined ? {} : { body });
+        assert.equal(r.status, 401, `${method} ${route}: ${r.text}`);
+        assert.equal(r.json.error.code, 'unauthorized');
+        assert.match(r.json.error.message, /no API token is configured.*REPROVM_SERVER_TOKEN/);
+      }
+      assert.equal((await api.get('/config')).status, 401);
+      assert.equal(rig.exists('q.txt'), false);
+      assert.match(open.stderr(), /no API token is configured: requests from this machine may only read/);
     } finally {
       await open.stop('SIGTERM');
     }
+  });
+
+  test('a plain token shorter than 16 characters is refused at start, from the flag or the environment', async () => {
+    rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[notifications]\non = never\n' });
+    const env = { REPROVM_SYSTEM_CONFIG: '/nonexistent/reprovm.conf' };
+    const flag = await rig.run(['serve', '--port', '0', '--token', 'short-token', 'manifest.txt'], { env });
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /--token: the token has 11 characters; use at least 16/);
+    assert.ok(!flag.stderr.includes('short-token'));
+    const fromEnv = await rig.run(['serve', '--port', '0', 'manifest.txt'], { env: { ...env, REPROVM_SERVER_TOKEN: 'abc' } });
+    assert.equal(fromEnv.code, 2);
+    assert.match(fromEnv.stderr, /REPROVM_SERVER_TOKEN: the token has 3 characters; use at least 16/);
   });
 
   test('a malformed token file or sha256 is a startup error naming the place', async () => {

@@ -19,6 +19,8 @@ const manifest = (word: string): string => `task quick {
 }
 `;
 
+const CONFIG_TOKEN = 'config-admin-token-0123';
+
 describe('serve: [server] workspaces, schedules, history_limit', () => {
   const served = serveSuite('reprovm-serve-config-', {
     files: {
@@ -41,6 +43,8 @@ describe('serve: [server] workspaces, schedules, history_limit', () => {
       ].join('\n'),
     },
     args: (r) => ['--config', r.path('reprovm.conf')],
+    env: { REPROVM_SERVER_TOKEN: CONFIG_TOKEN },
+    token: CONFIG_TOKEN,
   });
   const { rig } = served;
 
@@ -80,7 +84,7 @@ describe('serve: [server] workspaces, schedules, history_limit', () => {
     const started = Date.now();
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(port), '127.0.0.1', () => {
-        socket.write('POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tar');
+        socket.write(`POST /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CONFIG_TOKEN}\r\nContent-Length: 100\r\n\r\n{"tar`);
       });
       let got = '';
       socket.on('data', (d) => (got += d.toString()));
@@ -110,11 +114,11 @@ describe('serve: TLS', () => {
       return;
     }
     rig.write({ 'manifest.txt': manifest('tls'), 'reprovm.conf': '[server]\ntls_cert = cert.pem\ntls_key = key.pem\n' });
-    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: 'tls-token' } });
+    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: 'tls-token-0123456789' } });
     assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const ca = rig.read('cert.pem');
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpsRequest(`${server!.url}/api/v1/tasks`, { ca, headers: { authorization: 'Bearer tls-token' } }, (res) => {
+      const req = httpsRequest(`${server!.url}/api/v1/tasks`, { ca, headers: { authorization: 'Bearer tls-token-0123456789' } }, (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -139,7 +143,7 @@ describe('serve: health', () => {
   test('GET /health answers 503 when a check is critical (open without a token by default)', async () => {
     // The configured cache directory is a file: builds cannot work.
     rig.write({ 'manifest.txt': manifest('health'), 'not-a-dir': 'x', 'reprovm.conf': '[cache]\ncache_dir = not-a-dir\n\n[audit]\nenabled = 0\n' });
-    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: 'health-token' } });
+    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: { REPROVM_SERVER_TOKEN: 'health-token-0123456789' } });
     const r = await new ApiClient(server.url, new OpenApiChecker()).get('/health');
     assert.equal(r.status, 503);
     assert.equal(r.json.status, 'critical');
@@ -178,7 +182,7 @@ describe('serve: bad schedules', () => {
   after(() => rig.cleanup());
 
   test('a schedule with a bad cron, an unknown workspace or an unknown target stops serve at start', async () => {
-    const env = { REPROVM_SYSTEM_CONFIG: '/nonexistent/reprovm.conf', REPROVM_SERVER_TOKEN: 'x' };
+    const env = { REPROVM_SYSTEM_CONFIG: '/nonexistent/reprovm.conf', REPROVM_SERVER_TOKEN: 'schedule-token-0123456789' };
     const cases: [string, RegExp][] = [
       ['cron = 61 * * * *\n', /\[schedule\.s\]: invalid cron expression "61 \* \* \* \*"/],
       ['cron = 0 3 * * *\nworkspace = nope\n', /\[schedule\.s\]: workspace "nope" is not served/],

@@ -10,7 +10,7 @@ import {
   type ExplainReasonKind,
 } from '../../src/hash/explain.js';
 import { parseKeyRecord } from '../../src/hash/parse-key-record.js';
-import { KEY_FORMAT_VERSION, makeKeyRecord, type KeyRecord } from '../../src/hash/task-key.js';
+import { envValueDigest as h, KEY_FORMAT_VERSION, makeKeyRecord, type KeyRecord } from '../../src/hash/task-key.js';
 
 const A = `1a2b3c4d${'0'.repeat(56)}` as FileDigest;
 const B = `5e6f7a8b${'f'.repeat(56)}` as FileDigest;
@@ -26,7 +26,7 @@ const base = makeKeyRecord({
   ],
   deps: [{ task: 'build', result: R1 }, { task: 'old', result: R1 }],
   outputs: ['hello'],
-  env: [{ name: 'CC', value: 'gcc' }, { name: 'GONE', value: 'x' }],
+  env: [{ name: 'CC', value: h('gcc') }, { name: 'GONE', value: h('x') }],
 });
 
 const texts = (prev: KeyRecord | undefined, cur: KeyRecord): string[] => explainKeyChange(prev, cur).map(renderReason);
@@ -71,17 +71,18 @@ describe('explainKeyChange + renderReason', () => {
   });
 
   test('env changed / added / removed, never with a value; unset vs empty is a change', () => {
-    const cur = makeKeyRecord({ ...base, env: [{ name: 'CC', value: 'clang-secret' }, { name: 'NEW', value: null }] });
+    const cur = makeKeyRecord({ ...base, env: [{ name: 'CC', value: h('clang-secret') }, { name: 'NEW', value: h(null) }] });
     assert.deepEqual(explainKeyChange(base, cur), [
       { kind: 'env-changed', name: 'CC' },
       { kind: 'env-removed', name: 'GONE' },
       { kind: 'env-added', name: 'NEW' },
     ]);
     assert.deepEqual(texts(base, cur), ['env CC changed', 'env GONE removed', 'env NEW added']);
-    const unset = makeKeyRecord({ ...base, env: [{ name: 'CC', value: null }, { name: 'GONE', value: 'x' }] });
-    const empty = makeKeyRecord({ ...base, env: [{ name: 'CC', value: '' }, { name: 'GONE', value: 'x' }] });
+    const unset = makeKeyRecord({ ...base, env: [{ name: 'CC', value: h(null) }, { name: 'GONE', value: h('x') }] });
+    const empty = makeKeyRecord({ ...base, env: [{ name: 'CC', value: h('') }, { name: 'GONE', value: h('x') }] });
     assert.deepEqual(texts(unset, empty), ['env CC changed']);
     assert.ok(!JSON.stringify(explainKeyChange(base, cur)).includes('secret'));
+    assert.ok(!JSON.stringify(cur).includes('clang-secret'));
   });
 
   test('dependencies: different output, added, removed', () => {

@@ -36,6 +36,23 @@ describe('remoteConnection', () => {
     assert.equal(remoteConnection(load('[remote]\nendpoint = http://127.0.0.1:9000\npath_style = false\n')).pathStyle, false);
   });
 
+  it('an endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL turns path style on too', () => {
+    assert.equal(remoteConnection(load(''), undefined, { AWS_ENDPOINT_URL_S3: 'http://minio.internal:9000' }).pathStyle, true);
+    assert.equal(remoteConnection(load(''), undefined, { AWS_ENDPOINT_URL: 'http://minio.internal:9000' }).pathStyle, true);
+    assert.equal(remoteConnection(load(''), undefined, { AWS_ENDPOINT_URL: '' }).pathStyle, false);
+    assert.equal(remoteConnection(load('[remote]\npath_style = false\n'), undefined, { AWS_ENDPOINT_URL_S3: 'http://minio.internal:9000' }).pathStyle, false);
+  });
+
+  it('the description of a lazily opened s3 remote names the endpoint from the environment', async () => {
+    const conn = { pathStyle: true, connectTimeoutMs: 1000, requestTimeoutMs: 2000, retries: 0 };
+    const s3 = await openRemote('s3://bkt/p', conn, { env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_ENDPOINT_URL: 'http://127.0.0.1:8' }, lazy: true });
+    assert.match(s3.description, /^s3:\/\/bkt\/p \(endpoint .*127\.0\.0\.1:9.*\)$/);
+    const fallback = await openRemote('s3://bkt/p', conn, { env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:8' }, lazy: true });
+    assert.match(fallback.description, /127\.0\.0\.1:8/);
+    const gs = await openRemote('gs://bkt/p', conn, { env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:8' }, lazy: true });
+    assert.equal(gs.description, 'gs://bkt/p');
+  });
+
   it('the --remote-endpoint flag wins over the configured and environment endpoint', () => {
     const loaded = load('[remote]\nendpoint = http://127.0.0.1:9000\n', { REPROVM_REMOTE_ENDPOINT: 'http://127.0.0.1:9001' });
     assert.equal(remoteConnection(loaded).endpoint, 'http://127.0.0.1:9001');

@@ -148,3 +148,40 @@ test('copies that no restore took are deleted when the store closes', async () =
   await dst.close();
   assert.deepEqual(tempsIn(dst.root), []);
 });
+
+test('a forged header claiming a huge size is refused before decoding (in memory and streamed)', async () => {
+  const { encodeBuffer, encodeHeader, loadNatives } = await import('../../src/cas/codec.js');
+  const { MAX_UNDECLARED_SIZE, verifyBlobStream } = await import('../../src/cache/remote-import.js');
+  const natives = await loadNatives(['zstd']);
+  const d = '0'.repeat(64) as Parameters<typeof importBlob>[1];
+  const dst = await store('zstd');
+  // A tiny zstd payload behind a header that claims 1 TiB: decoding it would allocate 1 TiB.
+  const payload = encodeBuffer(natives, Buffer.from('x'), 'zstd', 3).subarray(16);
+  const bomb = Buffer.concat([encodeHeader('zstd', 2 ** 40), payload]);
+  const refused = await importBlob(dst, d, chunked(bomb));
+  assert.equal(refused.ok, false);
+  assert.match(refused.ok ? '' : refused.message, /implausible 1099511627776 bytes/);
+  const v = await verifyBlobStream(chunked(bomb), d);
+  assert.equal(v.ok, false);
+  // A claim under the cap but not what the record says is refused too, in both paths.
+  const small = Buffer.concat([encodeHeader('zstd', MAX_UNDECLARED_SIZE - 1), payload]);
+  const wrong = await importBlob(dst, d, chunked(small), { expectedSize: 1 });
+  assert.match(wrong.ok ? '' : wrong.message, /header says 1073741823 bytes, the action record says 1/);
+  const big = Buffer.concat([encodeHeader('none', 5 << 20), Buffer.alloc(2 << 20)]);
+  const streamed = await importBlob(dst, d, chunked(big), { expectedSize: 3 });
+  assert.match(streamed.ok ? '' : streamed.message, /the action record says 3/);
+  assert.deepEqual(tempsIn(dst.root), []);
+});
+
+test('a small blob that honestly decodes past 64 MiB is verified in steps and imported', async () => {
+  const src = await store('zstd');
+  const content = Buffer.alloc(65 << 20, 'z');
+  const put = await src.putBuffer(content);
+  assert.ok(put.ok);
+  const bytes = readFileSync(src.objectPath(put.value.digest));
+  assert.ok(bytes.length < 1 << 20);
+  const dst = await store('zstd');
+  const r = await importBlob(dst, put.value.digest, chunked(bytes), { expectedSize: content.length });
+  assert.deepEqual(r, { ok: true, bytes: bytes.length });
+  assert.ok((await dst.verify(put.value.digest)).ok);
+});

@@ -71,6 +71,31 @@ test('a remote hit is verified, imported byte-identical into the local CAS, and 
   assert.deepEqual(rec.warnings, []);
 });
 
+test('a record the caller refuses (stray output path) is a corrupt miss: nothing is imported, one integrity warning', async () => {
+  const { remote, record } = await published();
+  const b = await setup();
+  const rec = recorder();
+  const got = await tier(remote, b, rec).fetch(record.key, 'build', b.actions, { accept: () => 'it lists ".git/hooks/x", which is not a declared output' });
+  assert.deepEqual(got, { kind: 'miss', reason: 'corrupt' });
+  assert.deepEqual(await objectsIn(b.store), []);
+  assert.equal((await b.actions.get(record.key)).kind, 'miss');
+  assert.equal(rec.warnings.length, 1);
+  assert.equal(rec.warnings[0]?.kind, 'integrity');
+  assert.match(rec.warnings[0]?.message ?? '', /refused \(it lists "\.git\/hooks\/x"/);
+});
+
+test('a remote record whose key record does not hash to its key is a corrupt miss', async () => {
+  const a = await setup();
+  const remote = new MemoryBlobStore();
+  const record = await recordWith(a, 'build', ['x']);
+  const forged = { ...record, keyRecord: { ...(record.keyRecord as object), cmd: 'something else' } };
+  remote.seed(`ac/${record.key}.json`, Buffer.from(JSON.stringify({ format: 1, record: forged })));
+  const b = await setup();
+  const rec = recorder();
+  assert.deepEqual(await tier(remote, b, rec).fetch(record.key, 'build', b.actions), { kind: 'miss', reason: 'corrupt' });
+  assert.match(rec.warnings[0]?.message ?? '', /does not hash to its key/);
+});
+
 test('no record is a plain miss without a warning', async () => {
   const b = await setup();
   const rec = recorder();

@@ -135,7 +135,7 @@ describe('ResilientBlobStore', () => {
     assert.ok(s !== undefined);
     s.pause(); // a reader that never reads keeps the stream open...
     await new Promise((r) => setTimeout(r, 250));
-    await assert.rejects(readAllBytes(s), (e: unknown) => kind('transient')(e) && /no complete answer within 150 ms/.test((e as Error).message));
+    await assert.rejects(readAllBytes(s), (e: unknown) => kind('transient')(e) && /no (complete answer|progress) within 150 ms/.test((e as Error).message));
     await mem.close();
   });
 
@@ -229,5 +229,47 @@ describe('fault matrix on MemoryBlobStore through ResilientBlobStore', () => {
     const got = await readAllBytes((await store.get('cas/a')) as Readable);
     assert.equal(got.length, BODY.length);
     assert.notDeepEqual(got, BODY);
+  });
+});
+
+describe('request timeout as an idle deadline for bodies', () => {
+  async function* paced(chunks: number, everyMs: number, stallAfter?: number): AsyncGenerator<Buffer> {
+    for (let i = 0; i < chunks; i++) {
+      if (i === stallAfter) await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, everyMs));
+      yield Buffer.alloc(100, i);
+    }
+  }
+  class PacedStore extends MemoryBlobStore {
+    stallAfter: number | undefined;
+    override async get(): Promise<Readable> {
+      return Readable.from(paced(10, 60, this.stallAfter), { objectMode: false });
+    }
+  }
+  const open = (): { inner: PacedStore; store: ResilientBlobStore } => {
+    const inner = new PacedStore();
+    return { inner, store: new ResilientBlobStore(inner, { retries: 0, connectTimeoutMs: 100, requestTimeoutMs: 200 }) };
+  };
+
+  it('a download that keeps moving may take longer than the request timeout; a stalled one fails', async () => {
+    const { inner, store } = open();
+    const t0 = Date.now();
+    const got = await readAllBytes((await store.get('cas/x')) as Readable);
+    assert.equal(got.length, 1000);
+    assert.ok(Date.now() - t0 > 400, 'the body took longer than the 200 ms request timeout');
+    inner.stallAfter = 3;
+    const s = await store.get('cas/x');
+    await assert.rejects(readAllBytes(s as Readable), (e: unknown) => kind('transient')(e) && /no progress within 200 ms/.test((e as Error).message));
+  });
+
+  it('an upload from a stream that keeps moving may take longer than the request timeout; a stalled one fails', async () => {
+    const { inner, store } = open();
+    await store.put('cas/up', Readable.from(paced(10, 60), { objectMode: false }));
+    assert.equal(inner.peek('cas/up')?.length, 1000);
+    await assert.rejects(
+      store.putFrom('cas/stalled', () => Readable.from(paced(10, 60, 3), { objectMode: false })),
+      (e: unknown) => kind('transient')(e) && /no progress within 200 ms/.test((e as Error).message),
+    );
+    assert.equal(inner.peek('cas/stalled'), undefined);
   });
 });

@@ -59,7 +59,7 @@ test('present blobs are not uploaded again; a blob shared by two records is hand
   assert.equal(p.recordsUploaded, 2);
   assert.equal(p.blobsUploaded, 1, 'only "shared" was missing');
   assert.equal(remote.calls.put, 3, 'one blob and two records');
-  assert.equal(remote.calls.stat, 2, 'one stat per distinct blob');
+  assert.equal(remote.calls.stat, 4, 'one stat per distinct blob and one per record');
 });
 
 test('after a complete listing, listed blobs are skipped and unlisted ones are put without a stat', async () => {
@@ -75,7 +75,7 @@ test('after a complete listing, listed blobs are skipped and unlisted ones are p
   const p = await up.flush();
   assert.equal(p.recordsUploaded, 1);
   assert.equal(p.blobsUploaded, 1);
-  assert.equal(remote.calls.stat, 0, 'the listing answered every presence question');
+  assert.equal(remote.calls.stat, 1, 'the listing answered every blob presence question (one stat: the record)');
   assert.equal(remote.calls.put, 2, 'the unlisted blob and the record');
   const unlisted = a.outputs[1]!.digest!;
   assert.deepEqual(remote.peek(`cas/${unlisted}`), readFileSync(local.store.objectPath(unlisted)));
@@ -158,4 +158,33 @@ test('an interrupted run drops records whose blobs were not all uploaded (never 
     if (remote.peek(`ac/${r.key}.json`) === undefined) continue;
     for (const o of r.outputs) assert.ok(remote.peek(`cas/${o.digest}`), `record ${r.task} is there, so are its blobs`);
   }
+});
+
+test('a record already on the remote is never replaced (nor are its blobs uploaded)', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['mine']);
+  const theirs = Buffer.from('{"signed":"by the team"}');
+  remote.seed(`ac/${a.key}.json`, theirs);
+  const up = uploader(remote, local);
+  up.enqueue(a);
+  const p = await up.flush();
+  assert.deepEqual(remote.peek(`ac/${a.key}.json`), theirs);
+  assert.equal(p.recordsUploaded, 0);
+  assert.equal(p.recordsPresent, 1);
+  assert.equal(p.recordsDropped, 0);
+  assert.equal(remote.calls.put, 0);
+});
+
+test('when the presence of a record cannot be checked, it is not put', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['mine']);
+  remote.inject('stat', { type: 'error', kind: 'transient' }, { keyPrefix: 'ac/' });
+  const up = uploader(remote, local);
+  up.enqueue(a);
+  const p = await up.flush();
+  assert.equal(p.recordsDropped, 1);
+  assert.equal(remote.peek(`ac/${a.key}.json`), undefined);
+  assert.equal(remote.calls.put, 0, 'neither the record nor its blob');
 });

@@ -66,6 +66,7 @@ function runVerify(opts: VerifyOptions, io: OpsIo): number {
   else if (report.ok) {
     const torn = report.recoveredTornLines.length;
     io.stdout.write(`reprovm: audit log ok: ${report.entries} entries, chain intact (${file})\n`);
+    if (report.headWarning !== undefined) io.stdout.write(`reprovm: warning: ${report.headWarning}; deletions at the end of the log cannot be checked\n`);
     if (torn > 0) io.stdout.write(`reprovm: note: ${torn} torn line${torn === 1 ? '' : 's'} from interrupted appends (line ${report.recoveredTornLines.join(', ')}), each closed off by an audit.torn-line entry\n`);
   } else {
     io.stderr.write(`reprovm: error: audit log ${file}: ${report.problem?.message ?? 'invalid'} (${report.entries} entries before it are intact)\n`);

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
 import { CacheLockBusyError } from '../../ops/cache-lock.js';
 import { formatBytes } from '../../ops/gc-units.js';
-import { openDestination } from '../../ops/open-remote.js';
+import { MissingLocationError, openDestination } from '../../ops/open-remote.js';
 import type { BlobStore } from '../../remote/blob-store.js';
 import { positiveInt } from '../parse-option.js';
 import { describeError, openOpsContext, withOpsOptions, type OpsContext, type OpsIo, type OpsOptions } from './ops-context.js';
@@ -50,16 +50,21 @@ export function registerBackupCommand(program: Command, io: OpsIo, done: (code: 
     opts: OpsOptions,
     location: string | undefined,
     fn: (ctx: OpsContext, store: BlobStore) => Promise<number>,
+    create = false,
   ): Promise<void> => {
     const ctx = openOpsContext(opts, io);
     if (ctx === undefined) return done(EXIT_USAGE);
     let store: BlobStore | undefined;
     try {
-      store = await openDestination(backupLocation(location, ctx.loaded.config, ctx.cacheDir), ctx.loaded, io.env, io.cwd);
+      // Only `backup create` makes a missing location; reading from a missing --from or
+      // [backup] location is an error (a typo must not read as "no backups"). The default
+      // <cache_dir>/backups may simply not exist yet.
+      const chosen = location !== undefined || ctx.loaded.config.backup.location !== '';
+      store = await openDestination(backupLocation(location, ctx.loaded.config, ctx.cacheDir), ctx.loaded, io.env, io.cwd, { create: create || !chosen });
       done(await fn(ctx, store));
     } catch (error) {
       io.stderr.write(`reprovm: error: ${describeError(error)}\n`);
-      done(error instanceof CacheLockBusyError ? EXIT_USAGE : EXIT_FAILED);
+      done(error instanceof CacheLockBusyError || error instanceof MissingLocationError ? EXIT_USAGE : EXIT_FAILED);
     } finally {
       await store?.close().catch(() => undefined);
       await ctx.close();
@@ -87,7 +92,7 @@ export function registerBackupCommand(program: Command, io: OpsIo, done: (code: 
         ctx.record('backup.created', { name: r.name, kind: r.kind, parent: r.parent, objects: r.objectsStored, bytes: r.bytes });
         out(opts.json, r, `reprovm: backup ${r.name} created in ${store.description}: ${r.objectsStored} of ${r.objectsTotal} objects, ${r.records} records, ${formatBytes(r.bytes)}${r.parent ? ` (on top of ${r.parent})` : ''}\n`);
         return EXIT_OK;
-      }),
+      }, true),
     );
 
   withOpsOptions(backup.command('list'))
@@ -137,7 +142,10 @@ export function registerBackupCommand(program: Command, io: OpsIo, done: (code: 
         const { restoreBackup } = await backupModules();
         const r = await restoreBackup({ store, name, into });
         ctx.record('backup.restored', { name, chain: r.chain, into, objects: r.objects, records: r.records });
-        out(opts.json, r, `reprovm: backup ${name} restored into ${into}: ${r.objects} objects, ${r.records} records${r.restoredFiles && r.restoredFiles.length > 0 ? `, ${r.restoredFiles.join(', ')}` : ''}\n`);
+        const sideConfig = r.restoredFiles?.includes('reprovm.conf.restored')
+          ? `reprovm: the backup's config was written to ${path.join(into, 'reprovm.conf.restored')} (not in effect: move it where your config lives if you want it)\n`
+          : '';
+        out(opts.json, r, `reprovm: backup ${name} restored into ${into}: ${r.objects} objects, ${r.records} records${r.restoredFiles && r.restoredFiles.length > 0 ? `, ${r.restoredFiles.join(', ')}` : ''}\n${sideConfig}`);
         return EXIT_OK;
       }),
     );

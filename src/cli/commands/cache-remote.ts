@@ -95,7 +95,7 @@ export function registerRemoteCacheCommands(cache: Command, io: OpsIo, done: (co
         bar.end();
         o.ctx.record('remote.push', { remote: tier.description, records: report.pushed, blobs: report.blobs, bytes: report.bytes, failed: report.failed });
         const text = `reprovm: cache push: ${report.pushed} tasks pushed (${report.blobs} blobs uploaded, ${formatMB(report.bytes)}) to ${tier.description}` +
-          `${report.failed > 0 ? `, ${report.failed} failed` : ''}${report.unknown > 0 ? `, ${report.unknown} tasks not cached locally` : ''}\n`;
+          `${report.present > 0 ? `, ${report.present} already there (kept)` : ''}${report.failed > 0 ? `, ${report.failed} failed` : ''}${report.unknown > 0 ? `, ${report.unknown} tasks not cached locally` : ''}\n`;
         io.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : text);
         return report.failed > 0 || o.problems() > 0 ? EXIT_PROBLEMS : EXIT_OK;
       }),

@@ -2,6 +2,7 @@
  * `reprovm health [--json]` (also the default command's `--health-check`): exit 0 ok,
  * 1 warning, 2 critical. The checks are in src/ops/health.ts.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
 import { checkHealth, healthExitCode, type HealthReport } from '../../ops/health.js';
 import { remoteForHealth } from '../../ops/open-remote.js';
@@ -19,7 +20,8 @@ export function registerHealthCommand(program: Command, io: OpsIo, done: (code: 
   withOpsOptions(program.command('health'))
     .description('check the cache dir, free disk, a sample of the cache, the remote, locks and the config; exit 0 ok / 1 warning / 2 critical')
     .option('--json', 'print the report as JSON: {status, checks: [{name, status, message}]}')
-    .action(async (opts: OpsOptions & { json?: boolean }) => {
+    .option('--workspace <dir>', 'workspace whose run lock (<dir>/.reprovm/lock) is checked (default: the current directory)')
+    .action(async (opts: OpsOptions & { json?: boolean; workspace?: string }) => {
       const loaded = loadOpsContext(opts, io);
       let report: HealthReport;
       if (!loaded.ok) {
@@ -29,7 +31,8 @@ export function registerHealthCommand(program: Command, io: OpsIo, done: (code: 
         const ctx = loaded.ctx;
         const { remote, remoteError } = await remoteForHealth(ctx.loaded, io.env, io.cwd);
         try {
-          report = await checkHealth({ cacheDir: ctx.cacheDir, config: ctx.loaded.config, ...(remote ? { remote } : {}), ...(remoteError ? { remoteError } : {}) });
+          const workspace = path.resolve(io.cwd, opts.workspace ?? '.');
+          report = await checkHealth({ cacheDir: ctx.cacheDir, config: ctx.loaded.config, workspace, ...(remote ? { remote } : {}), ...(remoteError ? { remoteError } : {}) });
         } finally {
           await remote?.close();
           await ctx.close();

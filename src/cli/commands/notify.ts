@@ -6,18 +6,20 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { configuredTargets, sendToTargets } from '../../ops/notify/targets.js';
 import type { RunReport } from '../../ops/notify/run-report.js';
-import { UsageError } from '../load-manifest.js';
-import { loadConfigOrUsage } from '../remote-options.js';
+import { ConfigError } from '../../config/load.js';
+import { configErrorLines, loadCliConfig, withConfigOptions, type ConfigFlags } from '../cli-config.js';
+import { notifyBackoffMs } from '../run-audit-notify.js';
 import { VERSION } from '../version.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
 import type { OpsIo } from './ops-context.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 
-interface NotifyTestOptions {
-  config?: string;
-}
+/** `--config`, `--log-level`, `--log-file`, as every command takes them. */
+type NotifyTestOptions = ConfigFlags;
 
 /** The sample report of `notify test`. */
 export function testReport(host: string, workspace: string): RunReport {
@@ -39,14 +41,23 @@ export function testReport(host: string, workspace: string): RunReport {
 }
 
 async function runTest(opts: NotifyTestOptions, io: OpsIo): Promise<number> {
-  let config;
+  let cli;
   try {
-    config = loadConfigOrUsage(io.env, io.cwd, opts.config).config;
+    // Unknown keys and variables are warned about (through the logger) as in every other command.
+    cli = loadCliConfig(opts, io, io.cwd);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`${error.message}\n`);
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr.write(configErrorLines(error));
     return EXIT_USAGE;
   }
+  try {
+    return await sendTest(cli.loaded.config, io, cli.logger);
+  } finally {
+    cli.logger.close();
+  }
+}
+
+async function sendTest(config: Config, io: OpsIo, logger: Logger): Promise<number> {
   const targets = configuredTargets(config);
   if (targets.length === 0) {
     io.stderr.write('reprovm: error: no notification target is configured: set webhook_url, slack_webhook_url or discord_webhook_url in [notifications]\n');
@@ -56,7 +67,7 @@ async function runTest(opts: NotifyTestOptions, io: OpsIo): Promise<number> {
   const results = await sendToTargets(targets, testReport(hostname(), io.cwd), {
     timeoutMs: Math.max(1, n.timeout_seconds * 1000),
     retries: n.retries,
-    backoffMs: Number(io.env.REPROVM_NOTIFY_BACKOFF_MS ?? 1000),
+    backoffMs: notifyBackoffMs(io.env, (m) => logger.warn(m)),
   });
   for (const r of results) {
     const tries = `${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`;
@@ -68,9 +79,7 @@ async function runTest(opts: NotifyTestOptions, io: OpsIo): Promise<number> {
 /** Adds `notify test` to the program. */
 export function registerNotifyCommand(program: Command, io: OpsIo, setExit: (code: number) => void): void {
   const notify = program.command('notify').description('webhook notifications (generic, Slack, Discord)');
-  notify
-    .command('test')
-    .description('send a test message to every configured target and report each (exit 1 if any failed)')
-    .option('--config <file>', 'configuration file (default: REPROVM_CONFIG, ./reprovm.conf, ./.reprovm/reprovm.conf, /etc/reprovm/reprovm.conf)')
-    .action(async (opts: NotifyTestOptions) => setExit(await runTest(opts, io)));
+  withConfigOptions(
+    notify.command('test').description('send a test message to every configured target and report each (exit 1 if any failed)'),
+  ).action(async (opts: NotifyTestOptions) => setExit(await runTest(opts, io)));
 }

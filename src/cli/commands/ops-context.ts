@@ -7,6 +7,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigError, type LoadedConfig } from '../../config/load.js';
+import type { Logger } from '../../log/logger.js';
 import { openAuditLog, type AuditEventType, type AuditLog } from '../../ops/audit-log.js';
 import { loadCliConfig, withConfigOptions, type ConfigFlags } from '../cli-config.js';
 import { resolveOpsCacheDir } from '../cache-location.js';
@@ -30,6 +31,8 @@ export interface OpsContext {
   readonly loaded: LoadedConfig;
   readonly cacheDir: string;
   readonly audit: AuditLog | undefined;
+  /** Diagnostics (`--log-level`, `--log-file`, `[logging]`): warnings of the command go here. */
+  readonly logger: Logger;
   /** Append an audit entry when the log is enabled (never throws). */
   record(type: AuditEventType, details: Record<string, unknown>): void;
   close(): Promise<void>;
@@ -46,23 +49,26 @@ export function withOpsOptions(cmd: Command): Command {
  */
 export function loadOpsContext(opts: OpsOptions, io: OpsIo): { ok: true; ctx: OpsContext } | { ok: false; message: string } {
   let loaded: LoadedConfig;
+  let logger: Logger;
   try {
     // Warnings (unknown keys) go through the logger, honouring --log-level and --log-file.
-    ({ loaded } = loadCliConfig(opts, io, io.cwd));
+    ({ loaded, logger } = loadCliConfig(opts, io, io.cwd));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     return { ok: false, message: error.problems.join('; ') };
   }
   const cacheDir = resolveOpsCacheDir(opts.cacheDir, loaded, io.cwd);
   // Secrets held only in the environment (signing key, cloud keys) are redacted like configured ones.
-  const audit = openAuditLog(loaded.config, cacheDir, { extraSecrets: environmentSecrets(io.env), warn: (m) => io.stderr.write(`reprovm: warning: ${m}\n`) });
+  const audit = openAuditLog(loaded.config, cacheDir, { extraSecrets: environmentSecrets(io.env), warn: (m) => logger.warn(m) });
   const ctx: OpsContext = {
     loaded,
     cacheDir,
     audit,
+    logger,
     record: (type, details) => audit?.append(type, details),
     close: async () => {
       await audit?.close();
+      logger.close();
     },
   };
   return { ok: true, ctx };

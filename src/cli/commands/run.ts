@@ -17,6 +17,8 @@ import { LockBusyError, lockWorkspace } from '../../ops/lock.js';
 import type { OutputMode } from '../../report/human-lines.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
 // The command's wiring: configuration, workspace, remote cache, side channels, signals.
+import type { LoadedConfig } from '../../config/load.js';
+import type { Logger } from '../../log/logger.js';
 import { loadCliConfig, type ConfigFlags } from '../cli-config.js';
 import { openWorkspace } from '../open-workspace.js';
 import { busSink, flushUploads, openRemoteStore, remoteTierFactory, resolveRemote, type RemoteMode } from '../remote-options.js';
@@ -85,10 +87,25 @@ const EXIT_USAGE = 2;
 /** The main job: load the manifest, take the workspace lock, run (or plan) the build. Returns the exit code. */
 export async function runCommandLine(manifestFile: string, targets: string[], opts: RunOptions, io: CliIo): Promise<number> {
   const configWorkspace = path.dirname(path.resolve(manifestFile));
-  const { loaded } = loadCliConfig(opts, io, configWorkspace);
+  const { loaded, logger } = loadCliConfig(opts, io, configWorkspace);
+  try {
+    return await runWithConfig(manifestFile, targets, opts, io, { loaded, logger, configWorkspace });
+  } finally {
+    logger.close();
+  }
+}
+
+/** {@link runCommandLine} once the configuration and the diagnostics logger are set up. */
+async function runWithConfig(
+  manifestFile: string,
+  targets: string[],
+  opts: RunOptions,
+  io: CliIo,
+  { loaded, logger, configWorkspace }: { loaded: LoadedConfig; logger: Logger; configWorkspace: string },
+): Promise<number> {
   const settings = resolveRunSettings(opts, loaded.config, { cpus: io.cpus, cwd: process.cwd(), workspace: configWorkspace });
   const { color, style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, targets, { ...opts, cacheDir: settings.cacheDir }, io).catch(async (error: unknown) => {
-    await auditManifestRejection(error, manifestFile, { loaded, cacheDir: settings.cacheDir, env: io.env }); // security.path-escape
+    await auditManifestRejection(error, manifestFile, { loaded, cacheDir: settings.cacheDir, env: io.env, logger }); // security.path-escape
     throw error;
   });
 
@@ -131,15 +148,15 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
   // The remote cache: resolved before the lock, so a usage error costs nothing; the SDK loads only when one is set.
   const remoteSettings = resolveRemote(opts, loaded, io.env);
   // Audit log and webhooks: subscribed before the lock so that breaking a stale one is recorded.
-  const sideChannels = attachAuditAndNotify(bus, { loaded, cacheDir, graph, env: io.env, stderr: io.stderr });
-  await subscribePushgateway(bus, opts.pushgateway, { loaded, workspace, stderr: io.stderr });
+  const sideChannels = attachAuditAndNotify(bus, { loaded, cacheDir, graph, env: io.env, logger });
+  await subscribePushgateway(bus, opts.pushgateway, { loaded, workspace, logger });
   let remoteTier: RemoteTier | undefined;
   // Failed attempts that will be retried count toward the breaker too (a dead remote opens it fast).
   const remoteStore = remoteSettings ? await openRemoteStore(remoteSettings, io.env, (e) => remoteTier?.noteRetry(e)) : undefined;
   if (remoteStore) warmUpForColdWorkspace(remoteStore, workspace); // a first run here: load the SDK while the lock is taken
   // posix_spawn addon when it is built (REPROVM_SPAWNER=node|native|auto; see README Performance).
   const spawnChoice = chooseSpawner(io.env['REPROVM_SPAWNER']);
-  if (spawnChoice.warning) io.stderr.write(`reprovm: warning: ${spawnChoice.warning}\n`);
+  if (spawnChoice.warning) logger.warn(spawnChoice.warning);
   const groups = new ProcessGroups(spawnChoice.spawner);
   const interrupts = trapInterrupts(interrupt, groups, io.stderr);
 
@@ -148,13 +165,12 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     lock = await lockWorkspace(workspace, {
       wait: opts.wait,
       signal: interrupt.signal,
-      onWait: (owner) =>
-        io.stderr.write(`reprovm: waiting for another run in this workspace${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''} to finish...\n`),
+      onWait: (owner) => logger.info(`waiting for another run in this workspace${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''} to finish...`),
       onStaleBroken: (owner) => {
         sideChannels.audit?.append('lock.stale-broken', { workspace, pid: owner.pid, host: owner.host, since: owner.startedAt });
-        io.stderr.write(`reprovm: removed a stale workspace lock left by pid ${owner.pid}\n`);
+        logger.warn(`removed a stale workspace lock left by pid ${owner.pid}`);
       },
-      onCompromised: (e) => io.stderr.write(`reprovm: warning: the workspace lock was lost: ${e.message}\n`),
+      onCompromised: (e) => logger.warn(`the workspace lock was lost: ${e.message}`),
     });
   } catch (error) {
     if (error instanceof LockBusyError) {
@@ -222,7 +238,7 @@ export async function runCommandLine(manifestFile: string, targets: string[], op
     bus.emit({ type: 'run-finished', time: eventTime(), runId: outcome.runId, exitCode, summary });
     await bus.close();
     // Run history, automatic gc and backup: still inside the workspace lock, never failing the run.
-    await afterRunMaintenance({ cacheDir, workspace, loaded, summary: outcome.summary, exitCode, audit: sideChannels.audit, env: io.env, stderr: io.stderr });
+    await afterRunMaintenance({ cacheDir, workspace, loaded, summary: outcome.summary, exitCode, audit: sideChannels.audit, env: io.env, logger });
     return exitCode;
   } finally {
     await sideChannels.close();

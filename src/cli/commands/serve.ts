@@ -8,13 +8,14 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { resolveOpsCacheDir } from '../cache-location.js';
+import { withConfigOptions, type ConfigFlags } from '../cli-config.js';
+import { createServeLogger, serverLogHook } from '../serve-logger.js';
 
 /** Options of `reprovm serve` as commander parses them. */
-export interface ServeCliOptions {
+export interface ServeCliOptions extends ConfigFlags {
   host?: string;
   port?: number;
   token?: string;
-  config?: string;
   metricsOnly?: boolean;
 }
 
@@ -33,14 +34,12 @@ function portOption(v: string): number {
 
 /** Adds `serve` to the program. */
 export function registerServeCommand(program: Command, io: ServeIo, setExit: (code: number) => void): void {
-  program
-    .command('serve')
+  withConfigOptions(program.command('serve'))
     .description('serve the REST API (openapi.yaml): tasks, queued runs with live events, cache, metrics, health')
     .argument('[manifests...]', 'manifests to serve, each a workspace named after its directory (default: [server] workspaces)')
     .option('--host <address>', 'bind address (default: [server] host, 127.0.0.1)')
     .option('--port <n>', 'port; 0 = any free port (default: [server] port, 8080)', portOption)
-    .option('--token <token>', 'an API token with the admin role (also REPROVM_SERVER_TOKEN, [token.NAME], [server] token_file)')
-    .option('--config <file>', 'configuration file (default: REPROVM_CONFIG, <workspace>/reprovm.conf, ...)')
+    .option('--token <token>', 'an API token with the admin role, at least 16 characters; visible to other users in the process list, so prefer REPROVM_SERVER_TOKEN or [server] token_file / [token.NAME]')
     .option('--metrics-only', 'serve only GET /metrics (Prometheus exporter; default port [prometheus] port)')
     .action(async (manifests: string[], opts: ServeCliOptions) => {
       setExit(await serveCommandLine(manifests, opts, io));
@@ -49,7 +48,24 @@ export function registerServeCommand(program: Command, io: ServeIo, setExit: (co
 
 /** Runs the server until SIGTERM/SIGINT; returns the exit code. */
 export async function serveCommandLine(manifests: string[], opts: ServeCliOptions, io: ServeIo): Promise<number> {
-  const log = (line: string): void => void io.stderr.write(`${line}\n`);
+  // Warnings and errors of the server (startup, reload, runs, schedules) go through the logger.
+  const logger = createServeLogger({
+    manifests,
+    ...(opts.config !== undefined ? { configFile: opts.config } : {}),
+    ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
+    ...(opts.logFile !== undefined ? { logFile: opts.logFile } : {}),
+    env: io.env,
+    cwd: io.cwd,
+    stderr: io.stderr,
+  });
+  try {
+    return await serveWithLog(manifests, opts, io, serverLogHook(logger));
+  } finally {
+    logger.close();
+  }
+}
+
+async function serveWithLog(manifests: string[], opts: ServeCliOptions, io: ServeIo, log: (line: string) => void): Promise<number> {
   try {
     if (opts.metricsOnly) return await metricsOnly(manifests, opts, io);
     const { startServer, ServeError, WorkspaceError } = await import('../../server/daemon.js');

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { BlobStore } from '../../remote/blob-store.js';
 import { withCacheLock } from '../cache-lock.js';
 import { scanObjects, scanRecords } from '../cache-scan.js';
@@ -120,6 +120,7 @@ async function create(opts: CreateBackupOptions): Promise<CreatedBackup> {
       parent: parentName,
       objects: objects.map((o) => o.digest),
       files,
+      ...(opts.configFile !== undefined && existsSync(join(staging, 'reprovm.conf')) ? { configFrom: resolve(opts.configFile) } : {}),
     };
     await writeFile(join(staging, MANIFEST_ENTRY), `${JSON.stringify(manifest, null, 1)}\n`);
     const top = [MANIFEST_ENTRY, ...['cas', 'cache', 'audit.log', 'reprovm.conf'].filter((p) => existsSync(join(staging, p)))];

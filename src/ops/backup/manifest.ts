@@ -54,6 +54,8 @@ export interface BackupManifest {
   /** Every object digest of the state this backup restores (own + inherited). */
   readonly objects: readonly string[];
   readonly files: readonly BackupFile[];
+  /** Absolute path the archived reprovm.conf was taken from (absent in older backups and when none). */
+  readonly configFrom?: string;
 }
 
 const NAME = /^\d{8}T\d{9}Z-(full|incremental)$/;
@@ -91,6 +93,7 @@ export function parseManifest(text: string): BackupManifest | string {
   if (typeof m.created !== 'string' || Number.isNaN(Date.parse(m.created))) return 'the manifest has no valid creation time';
   if (!Array.isArray(m.objects) || !m.objects.every((d) => typeof d === 'string' && isHexDigest(d))) return 'the manifest has an invalid object list';
   if (!Array.isArray(m.files)) return 'the manifest has no file list';
+  if (m.configFrom !== undefined && typeof m.configFrom !== 'string') return 'the manifest has an invalid configFrom';
   for (const f of m.files) {
     if (typeof f?.path !== 'string' || !isSafeArchivePath(f.path) || f.path === MANIFEST_ENTRY) return 'the manifest lists an unsafe path';
     if (!Number.isSafeInteger(f.size) || f.size < 0 || typeof f.sha256 !== 'string' || !isHexDigest(f.sha256)) return `the manifest entry for ${f.path} is invalid`;

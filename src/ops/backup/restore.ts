@@ -7,9 +7,10 @@
  * object its manifest lists, taken from the newest chain member that has it, plus the records
  * of `name`. Only when all of that succeeded is it swapped in, under the cache lock:
  * `<target>/cas/objects` and `<target>/cache` are renamed aside and the restored ones renamed
- * into place, then the old ones are removed. A corrupt or incomplete backup therefore leaves the
- * target untouched. The audit log and config file are restored only where the target has none
- * (a live audit log is never replaced by an older copy: that would cut its hash chain short).
+ * into place, then the old ones are removed (swap.ts; a failed or interrupted swap is rolled
+ * back). A corrupt or incomplete backup therefore leaves the target untouched. The audit log is
+ * restored only where the target has none (a live audit log is never replaced by an older copy:
+ * that would cut its hash chain short); the config goes to a side path (see configTarget).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { BackupError, extractArchive } from './archive.js';
 import { resolveChain } from './catalog.js';
 import { sweepLeftovers } from './leftovers.js';
 import { isBackupName, type BackupManifest } from './manifest.js';
+import { swapIn, type ConfigTarget, type SwapOptions } from './swap.js';
 
 /** What a restore or verify did; plain JSON. */
 export interface RestoreReport {
@@ -31,7 +33,11 @@ export interface RestoreReport {
   readonly records: number;
   /** Where it went (restore only). */
   readonly into?: string;
-  /** Audit log / config restored (only where the target had none). */
+  /**
+   * Files written next to the cache: `audit.log` (only where the target had none), and the
+   * archived config as `reprovm.conf` when that is where it was taken from, else as
+   * `reprovm.conf.restored` (a config in the cache dir would override the one in effect).
+   */
   readonly restoredFiles?: readonly string[];
 }
 
@@ -72,6 +78,16 @@ async function assemble(store: BlobStore, name: string, work: string): Promise<{
   return { dir: state, chain, records };
 }
 
+/**
+ * Where the archived config goes: back to `<into>/reprovm.conf` only when that is the file it
+ * was taken from (and none is there now); anywhere else a config in the cache dir would come
+ * before the one in effect (e.g. /etc/reprovm/reprovm.conf) in the lookup order and resolve its
+ * relative paths against the cache dir, so it goes to the side path `reprovm.conf.restored`.
+ */
+function configTarget(leaf: BackupManifest, into: string): ConfigTarget {
+  return leaf.configFrom === join(into, 'reprovm.conf') ? { file: 'reprovm.conf', replace: false } : { file: 'reprovm.conf.restored', replace: true };
+}
+
 /** Check a backup and its whole chain without restoring it. `scratch`: an empty temp dir, removed after. */
 export async function verifyBackup(store: BlobStore, name: string, scratch: string): Promise<RestoreReport> {
   try {
@@ -83,33 +99,25 @@ export async function verifyBackup(store: BlobStore, name: string, scratch: stri
 }
 
 /** Restore backup `name` into the cache directory `into` (see the note above). */
-export async function restoreBackup(opts: { store: BlobStore; name: string; into: string; lockWaitMs?: number }): Promise<RestoreReport> {
+export async function restoreBackup(opts: {
+  store: BlobStore;
+  name: string;
+  into: string;
+  lockWaitMs?: number;
+  /** Test hook, see {@link SwapOptions}. */
+  afterMoveAside?: SwapOptions['afterMoveAside'];
+}): Promise<RestoreReport> {
   await mkdir(opts.into, { recursive: true });
   await sweepLeftovers(opts.into);
   const work = join(opts.into, `.restore-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const { dir, chain, records } = await assemble(opts.store, opts.name, work);
-    const restoredFiles = await withCacheLock(opts.into, opts.lockWaitMs ?? 60_000, () => swapIn(dir, opts.into, work));
+    const swap: SwapOptions = { config: configTarget(chain[chain.length - 1]!, opts.into), ...(opts.afterMoveAside ? { afterMoveAside: opts.afterMoveAside } : {}) };
+    // swapIn rolls a failed swap back itself, so removing `work` below never loses the live state.
+    const restoredFiles = await withCacheLock(opts.into, opts.lockWaitMs ?? 60_000, () => swapIn(dir, opts.into, work, swap));
     return { name: opts.name, chain: chain.map((m) => m.name), objects: chain[chain.length - 1]!.objects.length, records, into: opts.into, restoredFiles };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** The swap: a handful of renames; the old state ends up under `work` and goes with it. */
-async function swapIn(state: string, into: string, work: string): Promise<string[]> {
-  const old = join(work, 'old');
-  await mkdir(old, { recursive: true });
-  for (const rel of [join('cas', 'objects'), 'cache']) {
-    const live = join(into, rel);
-    if (existsSync(live)) await moveInto(live, join(old, rel));
-    await moveInto(join(state, rel), live);
-  }
-  const restored: string[] = [];
-  for (const f of ['audit.log', 'reprovm.conf']) {
-    if (!existsSync(join(state, f)) || existsSync(join(into, f))) continue;
-    await rename(join(state, f), join(into, f));
-    restored.push(f);
-  }
-  return restored;
-}

@@ -122,10 +122,10 @@ export function runHandlers(ctx: ServerContext, callerOf: CallerOf) {
             stop();
           },
         });
-      } catch (error) {
-        // The run vanished in between (pruned): end the stream instead of leaking the interval.
+      } catch {
+        // The run vanished in between (pruned): end the stream instead of leaking the interval; a
+        // reconnecting client then gets the 404.
         stop();
-        out.write(`event: end\ndata: ${JSON.stringify({ id, status: 'unknown', error: error instanceof Error ? error.message : String(error) })}\n\n`);
         out.end();
         return;
       }

@@ -97,3 +97,32 @@ describe('require_signature', () => {
     assert.match(on.stderr, /needs a signing key/);
   });
 });
+
+describe('cache push/pull/stats/verify against a directory remote', () => {
+  test('mode off is named as such; pull --require-signature fails on unsigned records; stats/verify take --remote-endpoint', async () => {
+    const { dir } = await sharedRemote();
+    const b = machine();
+    const cd = ['--cache-dir', b.path('.reprovm')];
+    b.write({ 'reprovm.conf': `[remote]\nurl = ${dir}\nmode = off\n` });
+    for (const cmd of ['push', 'pull']) {
+      const off = await b.run(['cache', cmd, ...cd, '--remote', dir]);
+      assert.equal(off.code, 2);
+      assert.match(off.stderr, /the remote cache is off/);
+      assert.doesNotMatch(off.stderr, /no remote cache configured/);
+    }
+    b.write({ 'reprovm.conf': `[remote]\nmode = ro\n` });
+
+    const env = { REPROVM_CACHE_SIGNING_KEY: 'team-key' };
+    const lax = await b.run(['cache', 'pull', ...cd, '--remote', dir], { env });
+    assert.equal(lax.code, 0, lax.stderr);
+    assert.match(lax.stderr, /warning: .*not signed/);
+    const strict = await b.run(['cache', 'pull', ...cd, '--remote', dir, '--require-signature'], { env });
+    assert.equal(strict.code, 1, strict.stdout + strict.stderr);
+    assert.match(strict.stderr, /error: .*not signed/);
+
+    for (const cmd of ['stats', 'verify']) {
+      const r = await b.run(['cache', cmd, ...cd, '--remote', dir, '--remote-endpoint', 'http://127.0.0.1:9']);
+      assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+    }
+  });
+});

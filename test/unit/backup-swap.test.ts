@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sweepLeftovers } from '../../src/ops/backup/leftovers.js';
-import { swapIn } from '../../src/ops/backup/swap.js';
+import { SwapRollbackError, swapIn } from '../../src/ops/backup/swap.js';
 
 const roots: string[] = [];
 after(() => {
@@ -46,6 +46,20 @@ describe('backup restore swap', () => {
     assert.equal(readFileSync(path.join(into, 'cache/live-record.json'), 'utf8'), 'live record');
     // Nothing of the live state is left under the work dir, so removing it loses nothing.
     assert.ok(!existsSync(path.join(work, 'old/cache')) && !existsSync(path.join(work, 'old/cas/objects')));
+  });
+
+  it('when the rollback fails too, the old state is kept under the work dir and the next sweep puts it back', async () => {
+    const { into, work, state } = setup();
+    const hook = (rel: string): void => {
+      if (rel !== 'cache') return;
+      writeFileSync(path.join(work, 'discarded'), 'blocks the rollback');
+      throw new Error('forced failure');
+    };
+    await assert.rejects(swapIn(state, into, work, { config, afterMoveAside: hook }), SwapRollbackError);
+    assert.ok(existsSync(path.join(work, 'old/cache/live-record.json')), 'the old records are still there');
+    rmSync(path.join(work, 'discarded'));
+    assert.equal(await sweepLeftovers(into), 1);
+    assert.deepEqual(liveState(into), ['ab', path.join('ab', 'live-object'), 'live-record.json']);
   });
 
   it('a successful swap puts the new state in place and marks old/ as garbage', async () => {

@@ -134,13 +134,15 @@ test('auth failure: one "remote auth failed" warning, then reads stop for the ru
   const { remote, record } = await published();
   const b = await setup();
   const rec = recorder();
-  remote.inject('get', { type: 'error', kind: 'auth', status: 403, message: 'AccessDenied' });
+  // Store errors open with the store's description, as the adapters' do.
+  remote.inject('get', { type: 'error', kind: 'auth', status: 403, message: `${remote.description}: get ac/x: AccessDenied` });
   remote.resetCalls();
   const t = tier(remote, b, rec);
   for (let i = 0; i < 5; i++) assert.equal((await t.fetch(record.key, 'build', b.actions)).kind, 'miss');
   assert.equal(remote.calls.get, 1);
   assert.equal(rec.warnings.length, 1);
-  assert.match(rec.warnings[0]!.message, /^remote auth failed: memory:\/\/: AccessDenied/);
+  assert.match(rec.warnings[0]!.message, /^remote auth failed: memory:\/\/: get ac\/x: AccessDenied/);
+  assert.equal(rec.warnings[0]!.message.split(remote.description).length, 2, `the remote is named once: ${rec.warnings[0]!.message}`);
 });
 
 test('breaker: after `threshold` outages the remote is not called; one warning', async () => {

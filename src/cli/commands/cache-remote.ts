@@ -144,7 +144,12 @@ async function openRemote(opts: SyncOptions, io: OpsIo): Promise<Opened | number
   const settings = resolveRemote(opts, ctx.loaded, io.env);
   if (settings === undefined) {
     await ctx.close();
-    io.stderr.write('reprovm: error: no remote cache configured: pass --remote URL, or set REPROVM_REMOTE or [remote] url\n');
+    const off = (opts.remote ?? ctx.loaded.config.remote.url) !== '' && (opts.remoteMode ?? ctx.loaded.config.remote.mode) === 'off';
+    io.stderr.write(
+      off
+        ? 'reprovm: error: the remote cache is off (remote mode "off"): pass --remote-mode rw, or set [remote] mode = rw\n'
+        : 'reprovm: error: no remote cache configured: pass --remote URL, or set REPROVM_REMOTE or [remote] url\n',
+    );
     return EXIT_USAGE;
   }
   let made: RemoteTier | undefined;
@@ -152,9 +157,11 @@ async function openRemote(opts: SyncOptions, io: OpsIo): Promise<Opened | number
   let problems = 0;
   const sink: RemoteSink = {
     warning: (message, kind) => {
-      // Outside a run a remote problem is the command's failure, not a side note.
-      if (kind !== 'signature') problems += 1;
-      io.stderr.write(`reprovm: ${kind === 'signature' ? 'warning' : 'error'}: ${message}\n`);
+      // Outside a run a remote problem is the command's failure, not a side note; so is a
+      // rejected signature when signatures are required.
+      const failure = kind !== 'signature' || settings.requireSignature;
+      if (failure) problems += 1;
+      io.stderr.write(`reprovm: ${failure ? 'error' : 'warning'}: ${message}\n`);
     },
     transfer: () => undefined,
   };
@@ -206,11 +213,11 @@ function isTty(s: NodeJS.WritableStream): boolean {
 }
 
 /** `--remote [url]` of `cache stats` / `cache verify`: a bare flag means the configured remote. */
-async function openForInspection(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<{ store: BlobStore; signingKey?: Buffer }> {
+async function openForInspection(flag: string | true, loaded: LoadedConfig, io: OpsIo, endpoint?: string): Promise<{ store: BlobStore; signingKey?: Buffer }> {
   // The caller prints errors with its own "reprovm: error:" prefix.
   const plain = (e: unknown): Error => new Error(e instanceof Error ? e.message.replace(/^reprovm: error: /, '') : String(e));
   try {
-    const settings = resolveRemote({ ...(flag === true ? {} : { remote: flag }), remoteMode: 'ro' }, loaded, io.env);
+    const settings = resolveRemote({ ...(flag === true ? {} : { remote: flag }), remoteMode: 'ro', ...(endpoint === undefined ? {} : { remoteEndpoint: endpoint }) }, loaded, io.env);
     if (settings === undefined) throw new Error('no remote cache configured: pass --remote URL, or set REPROVM_REMOTE or [remote] url');
     const store = await openRemoteStore(settings, io.env);
     return { store, ...(settings.signingKey === undefined ? {} : { signingKey: settings.signingKey }) };
@@ -220,8 +227,8 @@ async function openForInspection(flag: string | true, loaded: LoadedConfig, io: 
 }
 
 /** `cache stats --remote`: object and record counts of the remote. */
-export async function remoteCacheStats(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<RemoteStats> {
-  const { store } = await openForInspection(flag, loaded, io);
+export async function remoteCacheStats(flag: string | true, loaded: LoadedConfig, io: OpsIo, endpoint?: string): Promise<RemoteStats> {
+  const { store } = await openForInspection(flag, loaded, io, endpoint);
   try {
     return await remoteStats(store);
   } finally {
@@ -235,8 +242,8 @@ export function formatRemoteStats(s: RemoteStats): string {
 }
 
 /** `cache verify --remote`: downloads and checks every remote record and blob (signatures too with a key). */
-export async function remoteCacheVerify(flag: string | true, loaded: LoadedConfig, io: OpsIo): Promise<RemoteVerifyReport> {
-  const { store, signingKey } = await openForInspection(flag, loaded, io);
+export async function remoteCacheVerify(flag: string | true, loaded: LoadedConfig, io: OpsIo, endpoint?: string): Promise<RemoteVerifyReport> {
+  const { store, signingKey } = await openForInspection(flag, loaded, io, endpoint);
   try {
     return await verifyRemote(store, { ...(signingKey === undefined ? {} : { signingKey }), concurrency: loaded.config.remote.upload_concurrency });
   } finally {

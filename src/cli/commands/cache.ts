@@ -131,11 +131,12 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
     .description('objects, bytes, records, quarantine and the hit rate of the last runs')
     .option('--json', 'print the statistics as JSON')
     .option('--remote [url]', 'also count the remote cache\'s objects and records (default: the configured remote)')
-    .action((opts: OpsOptions & { json?: boolean; remote?: string | true }) =>
+    .option('--remote-endpoint <url>', 'custom endpoint of the remote (MinIO, R2, Ceph, an emulator)')
+    .action((opts: OpsOptions & { json?: boolean; remote?: string | true; remoteEndpoint?: string }) =>
       guarded(opts, async (ctx) => {
         const s = await cacheStats(ctx.cacheDir);
         if (opts.remote !== undefined) {
-          const remote = await remoteCacheStats(opts.remote, ctx.loaded, io);
+          const remote = await remoteCacheStats(opts.remote, ctx.loaded, io, opts.remoteEndpoint);
           print(opts.json, { ...s, remote }, formatStats(s) + formatRemoteStats(remote));
           return EXIT_OK;
         }
@@ -149,10 +150,11 @@ export function registerCacheCommand(program: Command, io: OpsIo, done: (code: n
     .option('--repair', 'quarantine corrupt objects and records, drop records whose blobs are missing')
     .option('--json', 'print the report as JSON')
     .option('--remote [url]', 'check the remote cache instead: every record (and signature, with a key) and every blob (default: the configured remote)')
-    .action((opts: OpsOptions & { repair?: boolean; json?: boolean; remote?: string | true }) =>
+    .option('--remote-endpoint <url>', 'custom endpoint of the remote (MinIO, R2, Ceph, an emulator)')
+    .action((opts: OpsOptions & { repair?: boolean; json?: boolean; remote?: string | true; remoteEndpoint?: string }) =>
       guarded(opts, async (ctx) => {
         if (opts.remote !== undefined) {
-          const rr = await remoteCacheVerify(opts.remote, ctx.loaded, io);
+          const rr = await remoteCacheVerify(opts.remote, ctx.loaded, io, opts.remoteEndpoint);
           print(opts.json, rr, formatRemoteVerify(rr));
           return rr.ok ? EXIT_OK : EXIT_PROBLEMS;
         }

@@ -22,7 +22,7 @@ import { BackupError, extractArchive } from './archive.js';
 import { resolveChain } from './catalog.js';
 import { sweepLeftovers } from './leftovers.js';
 import { isBackupName, type BackupManifest } from './manifest.js';
-import { swapIn, type ConfigTarget, type SwapOptions } from './swap.js';
+import { swapIn, SwapRollbackError, type ConfigTarget, type SwapOptions } from './swap.js';
 
 /** What a restore or verify did; plain JSON. */
 export interface RestoreReport {
@@ -110,14 +110,18 @@ export async function restoreBackup(opts: {
   await mkdir(opts.into, { recursive: true });
   await sweepLeftovers(opts.into);
   const work = join(opts.into, `.restore-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let keep = false;
   try {
     const { dir, chain, records } = await assemble(opts.store, opts.name, work);
     const swap: SwapOptions = { config: configTarget(chain[chain.length - 1]!, opts.into), ...(opts.afterMoveAside ? { afterMoveAside: opts.afterMoveAside } : {}) };
     // swapIn rolls a failed swap back itself, so removing `work` below never loses the live state.
     const restoredFiles = await withCacheLock(opts.into, opts.lockWaitMs ?? 60_000, () => swapIn(dir, opts.into, work, swap));
     return { name: opts.name, chain: chain.map((m) => m.name), objects: chain[chain.length - 1]!.objects.length, records, into: opts.into, restoredFiles };
+  } catch (error) {
+    if (error instanceof SwapRollbackError) keep = true; // the old state lives only in work/old now
+    throw error;
   } finally {
-    await rm(work, { recursive: true, force: true });
+    if (!keep) await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -34,6 +34,15 @@ export interface SwapOptions {
   readonly afterMoveAside?: (rel: string) => Promise<void> | void;
 }
 
+/** A swap failed and so did its rollback: `work` still holds the old state and must be kept. */
+export class SwapRollbackError extends Error {
+  override readonly name = 'SwapRollbackError';
+  constructor(readonly work: string, cause: unknown, rollback: unknown) {
+    const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+    super(`restore failed (${why(cause)}) and could not be undone (${why(rollback)}); the previous cache is kept in ${work}/old, and the next backup or restore puts it back`);
+  }
+}
+
 async function moveInto(from: string, to: string): Promise<void> {
   await mkdir(dirname(to), { recursive: true });
   await rename(from, to);
@@ -68,7 +77,11 @@ export async function swapIn(state: string, into: string, work: string, opts: Sw
     await done.sync();
     await done.close();
   } catch (error) {
-    await rollBackSwap(into, work);
+    try {
+      await rollBackSwap(into, work);
+    } catch (rollbackError) {
+      throw new SwapRollbackError(work, error, rollbackError);
+    }
     throw error;
   }
   return restored;

@@ -188,3 +188,25 @@ test('when the presence of a record cannot be checked, it is not put', async () 
   assert.equal(remote.peek(`ac/${a.key}.json`), undefined);
   assert.equal(remote.calls.put, 0, 'neither the record nor its blob');
 });
+
+test('a blob marked damaged is put again over a same-size remote copy, also when its record is already there', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const a = await recordWith(local, 'a', ['good bytes']);
+  const d = a.outputs[0]!.digest!;
+  const good = readFileSync(local.store.objectPath(d));
+  const bad = Buffer.from(good);
+  bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
+  remote.seed(`cas/${d}`, bad);
+  remote.seed(`ac/${a.key}.json`, Buffer.from('{}'));
+  const plain = uploader(remote, local);
+  plain.enqueue(a);
+  await plain.flush();
+  assert.deepEqual(remote.peek(`cas/${d}`), bad, 'without the mark a same-size copy counts as present');
+  const up = uploader(remote, local);
+  up.markDamaged(d);
+  up.enqueue(a);
+  await up.flush();
+  assert.deepEqual(remote.peek(`cas/${d}`), good);
+  assert.deepEqual(remote.peek(`ac/${a.key}.json`), Buffer.from('{}'), 'the record itself is kept');
+});

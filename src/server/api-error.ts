@@ -12,12 +12,11 @@ export type ApiErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not-found'
-  | 'method-not-allowed'
   | 'conflict'
+  | 'invalid-manifest'
   | 'body-too-large'
   | 'unsupported-media-type'
   | 'queue-full'
-  | 'timeout'
   | 'unavailable'
   | 'internal';
 

@@ -1,7 +1,8 @@
 /**
  * `reprovm serve`: wires the pieces together and runs them. Loads the configuration, the
- * tokens and the served workspaces, recovers the run history (runs left in flight become
- * aborted), starts the scheduler and the HTTP app, and offers a graceful `close()` (stop
+ * tokens and the served workspaces, takes the daemon lock of every cache directory
+ * (server-lock.ts; a second daemon exits 2), recovers the run history (runs left in flight
+ * become aborted), starts the scheduler and the HTTP app, and offers a graceful `close()` (stop
  * accepting, cancel queued runs, SIGTERM running children and wait for them) and `reload()`
  * (SIGHUP: configuration, tokens, limits and schedules; queued runs stay queued).
  */

@@ -118,18 +118,20 @@ export class RunHistory {
   }
 
   #abort(run: RunDetail, childPid: number | null, at: string): void {
+    // The results are what the run did while the daemon lived: read before the child is told to
+    // stop, so the interruptions it reports on SIGTERM never race into them.
+    run.tasks = [];
+    run.summary = null;
+    for (const line of this.readEventLines(run.id)) {
+      const e = parseEventLine(line);
+      if (e) applyEvent(run, e);
+    }
     if (childPid !== null && isReprovmRun(childPid)) {
       try {
         process.kill(childPid, 'SIGTERM');
       } catch {
         // Gone in between.
       }
-    }
-    run.tasks = [];
-    run.summary = null;
-    for (const line of this.readEventLines(run.id)) {
-      const e = parseEventLine(line);
-      if (e) applyEvent(run, e);
     }
     run.status = 'aborted';
     run.finishedAt = at;

@@ -4,6 +4,7 @@
  * explain record of `reprovm explain --json` (what a run would do now, and why).
  */
 import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { buildGraph } from '../graph/build-graph.js';
 import { selectTasks } from '../graph/select.js';
 import type { TaskGraph } from '../graph/types.js';
@@ -52,14 +53,17 @@ export class ManifestCache {
     return state;
   }
 
-  /** The graph of a workspace's manifest; an invalid manifest is a 500 naming the first problem. */
+  /**
+   * The graph of a workspace's manifest; a missing or invalid manifest is a 409 `invalid-manifest`
+   * naming the first problem (the workspace's state, not a fault of the server).
+   */
   graph(ws: ServedWorkspace): TaskGraph {
     let stamp: string;
     try {
       const st = statSync(ws.manifest);
       stamp = `${st.size}:${st.mtimeMs}`;
     } catch {
-      throw new ApiError(500, 'internal', `the manifest of workspace "${ws.name}" cannot be read`);
+      throw new ApiError(409, 'invalid-manifest', `the manifest of workspace "${ws.name}" cannot be read; check that ${path.basename(ws.manifest)} exists in the workspace directory`);
     }
     const hit = this.#entries.get(ws.manifest);
     if (hit && hit.stamp === stamp) return hit.graph;
@@ -69,7 +73,7 @@ export class ManifestCache {
     const first = [...parsed.diagnostics, ...built.diagnostics].find((d) => d.severity === 'error');
     if (first || !built.graph) {
       const at = first?.span ? `:${first.span.line}:${first.span.col}` : '';
-      throw new ApiError(500, 'internal', `the manifest of workspace "${ws.name}" is invalid (line${at}: ${first?.message ?? 'no graph'}); fix it and retry`);
+      throw new ApiError(409, 'invalid-manifest', `the manifest of workspace "${ws.name}" is invalid (line${at}: ${first?.message ?? 'no graph'}); fix it and retry`);
     }
     this.#entries.set(ws.manifest, { stamp, graph: built.graph });
     return built.graph;

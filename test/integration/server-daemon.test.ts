@@ -154,3 +154,28 @@ describe('serve: run metrics', () => {
     assert.deepEqual(series('reprovm_run_duration_seconds_count'), { succeeded: 1, cancelled: 2 });
   });
 });
+
+describe('serve: an invalid manifest', () => {
+  const rig = new Rig('reprovm-serve-badmanifest-');
+  let server: ServerProcess | undefined;
+  after(async () => {
+    await server?.stop('SIGTERM');
+    rig.cleanup();
+  });
+
+  test('GET /tasks and POST /runs answer 409 invalid-manifest (not 500); keep-going is not a field name', async () => {
+    rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[notifications]\non = never\n' });
+    server = await startServe(['manifest.txt'], { cwd: rig.dir, env: ENV });
+    const api = new ApiClient(server.url, new OpenApiChecker(), TOKEN);
+    const alias = await api.post('/runs', { targets: ['hello'], 'keep-going': true });
+    assert.equal(alias.status, 400);
+    assert.equal(alias.json.error.code, 'bad-request');
+    rig.write({ 'manifest.txt': 'task broken {\n  cmd =\n' });
+    for (const r of [await api.get('/tasks'), await api.post('/runs', { targets: ['hello'] })]) {
+      assert.equal(r.status, 409, r.text);
+      assert.equal(r.json.error.code, 'invalid-manifest');
+      assert.match(r.json.error.message, /the manifest of workspace ".*" is invalid/);
+    }
+    assert.doesNotMatch(server.stderr(), /error: (GET|POST)/);
+  });
+});

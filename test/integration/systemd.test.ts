@@ -100,13 +100,19 @@ describe('systemd units', () => {
       assert.equal(one('KillSignal'), 'SIGTERM', unit);
       assert.ok(one('TimeoutStopSec'), `${unit}: TimeoutStopSec`);
       const oneshot = one('Type') === 'oneshot';
-      if (!oneshot) assert.equal(one('Restart'), 'on-failure', unit);
+      if (!oneshot) {
+        assert.equal(one('Restart'), 'on-failure', unit);
+        // Exit 2 is a configuration error: restarting it forever helps nobody.
+        assert.equal(one('RestartPreventExitStatus'), '2', unit);
+      }
       const builds = !unit.includes('exporter');
       if (builds) {
         // The server (or the run) must get the chance to stop its task processes itself.
         assert.equal(one('KillMode'), 'mixed', unit);
-        assert.ok(values(text, 'ReadWritePaths').some((p) => p.startsWith('/srv/reprovm')), `${unit}: the workspaces are writable`);
+        assert.ok(values(text, 'ReadWritePaths').some((p) => p.replace(/^-/, '').startsWith('/srv/reprovm')), `${unit}: the workspaces are writable`);
         assert.ok(one('CacheDirectory'), `${unit}: a cache directory`);
+        // An instance whose workspace directory does not exist yet must still start.
+        for (const p of values(text, 'ReadWritePaths').filter((v) => v.includes('%i'))) assert.ok(p.startsWith('-'), `${unit}: ${p} needs a "-" prefix`);
       } else {
         assert.equal(values(text, 'ReadWritePaths').length, 0, 'the exporter only reads');
       }

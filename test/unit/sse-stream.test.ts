@@ -12,6 +12,7 @@ import { SseStream } from '../../src/server/sse-stream.js';
 async function serve(handler: (res: ServerResponse) => void): Promise<{ server: Server; get: () => Promise<IncomingMessage> }> {
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
     handler(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

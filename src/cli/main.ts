@@ -2,17 +2,10 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { explainCommandLine, type ExplainOptions } from './commands/explain.js';
 import { GRAPH_FORMATS, graphCommandLine, type GraphOptions } from './commands/graph.js';
-import { registerAuditCommand } from './commands/audit.js';
-import { registerBackupCommand } from './commands/backup.js';
-import { registerCacheCommand } from './commands/cache.js';
-import { registerHealthCommand } from './commands/health.js';
 import { rewriteLegacyOpsFlags } from './legacy-ops-flags.js';
-import { registerRemoteCacheCommands } from './commands/cache-remote.js';
 import { configCheckCommandLine, configShowCommandLine, type ConfigShowOptions } from './commands/config.js';
 import { configErrorLines, withConfigOptions, withConfiguredCacheDir, type ConfigFlags } from './cli-config.js';
 import { ConfigError } from '../config/load.js';
-import { registerNotifyCommand } from './commands/notify.js';
-import { registerServeCommand } from './commands/serve.js';
 import { runCommandLine, type RunOptions } from './commands/run.js';
 import { verifyReproCommandLine, type VerifyReproOptions } from './commands/verify-repro.js';
 import { inheritGlobalOptions } from './global-options.js';
@@ -97,6 +90,14 @@ function withReadOptions(cmd: Command): Command {
     .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)');
 }
 
+const OPS_COMMANDS = new Set(['cache', 'health', 'backup', 'audit', 'notify', 'serve', 'help', '--help', '-h']);
+
+/** True when argv may name an operations subcommand or asks for help (then every command is registered). */
+function mayNameOpsCommand(argv: readonly string[]): boolean {
+  const words = argv.slice(2);
+  return words.length === 0 || words.some((w) => OPS_COMMANDS.has(w));
+}
+
 async function main(argv: string[]): Promise<number> {
   // The AWS SDK reads this from the process environment when an S3 client is created; without it
   // every command that talks to S3 on Node 20 prints a NodeVersionSupportWarning to users.
@@ -134,20 +135,12 @@ async function main(argv: string[]): Promise<number> {
   const setExit = (code: number): void => {
     exitCode = code;
   };
-  registerCacheCommand(program, { ...io, cwd: process.cwd() }, setExit);
-  registerHealthCommand(program, { ...io, cwd: process.cwd() }, setExit);
-  registerBackupCommand(program, { ...io, cwd: process.cwd() }, setExit);
-  const cacheCommand = program.commands.find((c) => c.name() === 'cache');
-  if (cacheCommand) {
-    registerRemoteCacheCommands(cacheCommand, { ...io, cwd: process.cwd() }, (code) => {
-      exitCode = code;
-    });
+  // The operations commands (cache, health, backup, audit, notify, serve) are loaded only when
+  // the command line may name one (or asks for help): a build never pays for compiling them.
+  if (mayNameOpsCommand(argv)) {
+    const { registerOpsCommands } = await import('./ops-commands.js');
+    registerOpsCommands(program, { ...io, cwd: process.cwd() }, setExit);
   }
-  registerAuditCommand(program, { ...io, cwd: process.cwd() }, setExit);
-  registerNotifyCommand(program, { ...io, cwd: process.cwd() }, setExit);
-  registerServeCommand(program, { ...io, cwd: process.cwd() }, (code) => {
-    exitCode = code;
-  });
   withReadOptions(program
     .command('explain'))
     .description('say for each task whether it would run, be restored or is up to date, and exactly why; runs and writes nothing')

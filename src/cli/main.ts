@@ -135,12 +135,6 @@ async function main(argv: string[]): Promise<number> {
   const setExit = (code: number): void => {
     exitCode = code;
   };
-  // The operations commands (cache, health, backup, audit, notify, serve) are loaded only when
-  // the command line may name one (or asks for help): a build never pays for compiling them.
-  if (mayNameOpsCommand(argv)) {
-    const { registerOpsCommands } = await import('./ops-commands.js');
-    registerOpsCommands(program, { ...io, cwd: process.cwd() }, setExit);
-  }
   withReadOptions(program
     .command('explain'))
     .description('say for each task whether it would run, be restored or is up to date, and exactly why; runs and writes nothing')
@@ -173,7 +167,15 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await graphCommandLine(manifest, targets, opts, io);
     });
   try {
-    await program.parseAsync(bareStrictIsWarn(rewriteLegacyOpsFlags(argv, process.cwd(), io.env)));
+    // The operations commands (cache, health, backup, audit, notify, serve) are loaded only when
+    // the command line may name one (or asks for help): a build never pays for compiling them.
+    // The original's flags (--stats, --health-check, ...) become subcommands first.
+    const args = bareStrictIsWarn(rewriteLegacyOpsFlags(argv, process.cwd(), io.env));
+    if (mayNameOpsCommand(args)) {
+      const { registerOpsCommands } = await import('./ops-commands.js');
+      registerOpsCommands(program, { ...io, cwd: process.cwd() }, setExit);
+    }
+    await program.parseAsync(args);
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ConfigError) {

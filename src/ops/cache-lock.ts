@@ -8,11 +8,9 @@
  * never interleave. Builds do NOT take it: they only add content atomically, and gc protects
  * what a build may still need with a grace period (see cache-gc.ts).
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
-import { isProcessAlive } from '../util/process.js';
+import { tryOwnedLock } from '../util/owned-lock.js';
 
 /** A held cache lock. */
 export interface CacheLock {
@@ -40,29 +38,12 @@ export function cacheLockPaths(cacheDir: string): { lock: string; owner: string 
  */
 export async function lockCache(cacheDir: string, opts: { readonly waitMs: number }): Promise<CacheLock> {
   mkdirSync(cacheDir, { recursive: true });
-  const { lock, owner } = cacheLockPaths(cacheDir);
   const deadline = Date.now() + opts.waitMs;
   for (;;) {
-    try {
-      const release = await lockfile.lock(cacheDir, { lockfilePath: lock, stale: STALE_MS, realpath: false });
-      writeFileSync(owner, JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }));
-      return {
-        release: async () => {
-          rmSync(owner, { force: true });
-          await release().catch(() => undefined);
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
-      const holder = readOwner(owner);
-      if (holder && holder.host === hostname() && !isProcessAlive(holder.pid)) {
-        rmSync(lock, { recursive: true, force: true });
-        rmSync(owner, { force: true });
-        continue;
-      }
-      if (Date.now() >= deadline) throw new CacheLockBusyError(cacheDir, holder?.pid);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const attempt = await tryOwnedLock(cacheDir, cacheLockPaths(cacheDir), { staleMs: STALE_MS });
+    if (attempt.kind === 'held') return attempt;
+    if (Date.now() >= deadline) throw new CacheLockBusyError(cacheDir, attempt.holder?.pid);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -76,13 +57,4 @@ export async function withCacheLock<T>(cacheDir: string, waitMs: number, fn: () 
   }
 }
 
-/** The holder recorded next to a lock (pid, host), if readable. */
-export function readOwner(file: string): { pid: number; host: string } | undefined {
-  try {
-    const o = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown; host?: unknown };
-    if (typeof o.pid === 'number' && typeof o.host === 'string') return { pid: o.pid, host: o.host };
-  } catch {
-    // No owner file yet (the holder is between taking the lock and writing it) or torn.
-  }
-  return undefined;
-}
+export { readOwner } from '../util/owned-lock.js';

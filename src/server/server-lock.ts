@@ -10,12 +10,9 @@
  * is touched, and a second daemon refuses to start. A lock whose owner is a dead process on this
  * host is broken at once; another host's lock counts as stale after 10 s without refresh.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import { readOwner } from '../ops/cache-lock.js';
-import { isProcessAlive } from '../util/process.js';
+import { tryOwnedLock } from '../util/owned-lock.js';
 
 /** A held daemon lock. */
 export interface ServerLock {
@@ -47,32 +44,12 @@ export function serverLockPaths(cacheDir: string): { dir: string; lock: string; 
 export async function lockServer(cacheDir: string, onLost: (message: string) => void): Promise<ServerLock> {
   const { dir, lock, owner } = serverLockPaths(cacheDir);
   mkdirSync(dir, { recursive: true });
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const release = await lockfile.lock(dir, {
-        lockfilePath: lock,
-        stale: STALE_MS,
-        realpath: false,
-        onCompromised: (error) => onLost(`the server lock ${lock} was lost: ${error.message}`),
-      });
-      writeFileSync(owner, JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }));
-      return {
-        release: async () => {
-          rmSync(owner, { force: true });
-          await release().catch(() => undefined);
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
-      const holder = readOwner(owner);
-      if (attempt === 0 && holder && holder.host === hostname() && !isProcessAlive(holder.pid)) {
-        rmSync(lock, { recursive: true, force: true });
-        rmSync(owner, { force: true });
-        continue;
-      }
-      throw new ServerLockBusyError(dir, holder?.pid);
-    }
-  }
+  const attempt = await tryOwnedLock(dir, { lock, owner }, {
+    staleMs: STALE_MS,
+    onCompromised: (error) => onLost(`the server lock ${lock} was lost: ${error.message}`),
+  });
+  if (attempt.kind === 'busy') throw new ServerLockBusyError(dir, attempt.holder?.pid);
+  return attempt;
 }
 
 /**

@@ -17,7 +17,7 @@ import { loadWorkspaceState } from '../state/workspace-state.js';
 import path from 'node:path';
 import { statSync } from 'node:fs';
 import { expandInputs } from '../hash/expand-inputs.js';
-import { computeTaskKey, envValueDigest, makeKeyRecord, type KeyInput } from '../hash/task-key.js';
+import { computeTaskKey, taskKeyRecord, type KeyInput } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
 import { Limiter } from './limiter.js';
 import type { RemoteTier } from './tiered-cache.js';
@@ -150,13 +150,7 @@ async function keyOf(
   } catch {
     return undefined;
   }
-  const record = makeKeyRecord({
-    cmd: spec.cmd.value,
-    inputs,
-    deps,
-    outputs: spec.outputs.map((o) => o.value),
-    env: spec.env.map((e) => ({ name: e.value, value: envValueDigest(ctx.env[e.value]) })),
-  });
+  const record = taskKeyRecord(spec, inputs, deps, ctx.env);
   return computeTaskKey(record);
 }
 

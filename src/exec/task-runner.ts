@@ -6,7 +6,7 @@ import { WorkspaceWriter } from '../cache/workspace-paths.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskFailure, type TaskOutputRef } from '../events/events.js';
 import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
 import { expandInputs } from '../hash/expand-inputs.js';
-import { computeResultHash, computeTaskKey, envValueDigest, makeKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
+import { computeResultHash, computeTaskKey, taskKeyRecord, type KeyInput, type KeyRecord } from '../hash/task-key.js';
 import type { TaskSpec } from '../manifest/types.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { lookupAndRestore } from './cache-lookup.js';
@@ -62,13 +62,7 @@ export async function computeKey(
     const message = error instanceof Error ? error.message : String(error);
     return { ok: false, failure: { reason: 'input-missing', message: `task "${spec.name}": cannot read an input: ${message}` } };
   }
-  const record = makeKeyRecord({
-    cmd: spec.cmd.value,
-    inputs,
-    deps,
-    outputs: spec.outputs.map((o) => o.value),
-    env: spec.env.map((e) => ({ name: e.value, value: envValueDigest(ctx.env[e.value]) })),
-  });
+  const record = taskKeyRecord(spec, inputs, deps, ctx.env);
   return { ok: true, key: computeTaskKey(record), record };
 }
 

@@ -3,6 +3,7 @@
  * second. `rate = Infinity` disables the limit. The clock and timer are injectable so tests
  * are deterministic.
  */
+import { abortableSleep } from '../util/sleep.js';
 export interface Clock {
   now(): number; // milliseconds
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
@@ -10,17 +11,7 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      signal?.addEventListener('abort', done, { once: true });
-    }),
+  sleep: abortableSleep,
 };
 
 export class TokenBucket {

@@ -51,6 +51,25 @@ export interface KeyRecord {
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Builds a record with every list in canonical (sorted, code-unit) order. */
+/**
+ * The key record of a manifest task: its command, outputs and declared env (values hashed) plus
+ * the inputs and dependency results the caller gathered. Used by runs and by `cache push/pull`.
+ */
+export function taskKeyRecord(
+  spec: { readonly cmd: { readonly value: string }; readonly outputs: readonly { readonly value: string }[]; readonly env: readonly { readonly value: string }[] },
+  inputs: readonly KeyInput[],
+  deps: readonly KeyDependency[],
+  env: NodeJS.ProcessEnv,
+): KeyRecord {
+  return makeKeyRecord({
+    cmd: spec.cmd.value,
+    inputs,
+    deps,
+    outputs: spec.outputs.map((o) => o.value),
+    env: spec.env.map((e) => ({ name: e.value, value: envValueDigest(env[e.value]) })),
+  });
+}
+
 export function makeKeyRecord(parts: {
   cmd: string;
   inputs: readonly KeyInput[];

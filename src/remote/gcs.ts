@@ -22,6 +22,9 @@ import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, t
 /** Buffers below this go up in one multipart request; larger bodies and streams resumably. */
 const SIMPLE_UPLOAD_LIMIT = 16 * 1024 * 1024;
 
+/** The project id sent to an emulator or loopback fake, which ignores it. */
+const LOCAL_PROJECT_ID = 'reprovm-local';
+
 /** Opens a GCS store for `loc` (loads the SDK). */
 export async function openGcsStore(loc: RemoteLocation, opts: RemoteOptions): Promise<BlobStore> {
   const { Storage } = await import('@google-cloud/storage');
@@ -33,9 +36,10 @@ export async function openGcsStore(loc: RemoteLocation, opts: RemoteOptions): Pr
   const anonymous = endpoint !== undefined && (nonEmpty(opts.endpoint) === undefined || isLoopback(endpoint));
   const storage = new Storage({
     ...(endpoint === undefined ? {} : { apiEndpoint: endpoint, useAuthWithCustomEndpoint: !anonymous }),
-    // Bucket creation needs a project; an emulator does not care which, so it gets a placeholder
-    // instead of a lookup of the metadata server.
-    ...(projectId !== undefined ? { projectId } : endpoint !== undefined ? { projectId: 'reprovm-local' } : {}),
+    // Bucket creation names a project. A real endpoint without GOOGLE_CLOUD_PROJECT lets the SDK
+    // find it (credentials, metadata server); an emulator or loopback fake has no project
+    // registry and accepts any id, so it gets LOCAL_PROJECT_ID instead of a metadata-server lookup.
+    ...(projectId !== undefined ? { projectId } : anonymous ? { projectId: LOCAL_PROJECT_ID } : {}),
     retryOptions: { autoRetry: false, maxRetries: 0 },
     ...(opts.requestTimeoutMs === undefined ? {} : { timeout: opts.requestTimeoutMs }),
   });

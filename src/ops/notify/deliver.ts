@@ -5,6 +5,7 @@
  * notification deadline) stops everything at once. The result never contains the URL: webhook
  * URLs are secrets.
  */
+import { abortableSleep } from '../../util/sleep.js';
 
 const MAX_DELAY_MS = 10_000;
 
@@ -36,18 +37,6 @@ function describeFetchError(error: unknown, timeoutMs: number, signal?: AbortSig
   return code ? `network error (${code})` : 'network error';
 }
 
-function wait(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function retryAfterMs(res: Response): number | undefined {
   const v = res.headers.get('retry-after');
@@ -76,7 +65,7 @@ export async function deliver(url: string, body: string, headers: Record<string,
     } catch (error) {
       last = { ok: false, attempts, error: describeFetchError(error, opts.timeoutMs, opts.signal) };
     }
-    if (attempt < opts.retries) await wait(Math.min(delay, MAX_DELAY_MS), opts.signal);
+    if (attempt < opts.retries) await abortableSleep(Math.min(delay, MAX_DELAY_MS), opts.signal);
   }
   return { ...last, attempts };
 }

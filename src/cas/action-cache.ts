@@ -17,7 +17,7 @@
  * (`explain`, the dry run) get the same verdict without the move.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, utimesSync } from 'node:fs';
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHexDigest, type FileDigest, type ResultHash, type TaskKey } from '../hash/digest.js';
@@ -142,6 +142,19 @@ export class ActionCache {
     this.#fsync = opts.fsync ?? true;
     this.#dir = join(root, 'cache');
     this.#quarantine = join(this.#dir, 'quarantine');
+  }
+
+  /**
+   * Marks the record of `key` as used at `when`: its mtime is the "last used" time `cache gc`
+   * evicts by (LRU). Best effort: false when the record is gone (cache clean) or not writable.
+   */
+  touchSync(key: TaskKey, when: Date): boolean {
+    try {
+      utimesSync(this.#path(key), when, when);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #path(key: TaskKey): string {

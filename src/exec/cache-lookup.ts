@@ -1,6 +1,3 @@
-import { utimesSync } from 'node:fs';
-import { utimes } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ActionRecord } from '../cas/action-cache.js';
 import { recordMismatch } from '../cache/record-check.js';
 import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
@@ -59,7 +56,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
     bytesDownloaded = remote.bytesDownloaded;
   }
   // Before restoring: a concurrent gc then sees it as recently used (a record just fetched from the remote is new anyway).
-  if (bytesDownloaded === undefined) await touchRecord(ctx, key);
+  if (bytesDownloaded === undefined) ctx.actions.touchSync(key, new Date());
   const restored = await restoreOutputs(ctx.workspace, declared, rec.outputs, ctx.store, ctx.hasher);
   // Verified copies kept by the remote import that the restore did not use (an output already in place) go now.
   if (bytesDownloaded !== undefined) for (const o of rec.outputs) if (o.digest !== undefined) ctx.store.fresh.discard(o.digest);
@@ -92,15 +89,6 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   return { result: 'hit', resultHash: rec.resultHash, savedMs: rec.durationMs, cache, outputs: outputRefs(rec.outputs) };
 }
 
-/**
- * Mark the record as used now: its mtime is the "last used" time `cache gc` evicts by (LRU).
- * Best effort: a record that vanished (cache clean) or a read-only cache is not an error.
- */
-async function touchRecord(ctx: RunContext, key: TaskKey): Promise<void> {
-  const now = new Date();
-  await utimes(join(ctx.store.root, 'cache', `${key}.json`), now, now).catch(() => undefined);
-}
-
 /** Up-to-date tasks refresh their record's "last used" at most this often. */
 const TOUCH_EVERY_MS = 60 * 60 * 1000;
 
@@ -113,11 +101,7 @@ const TOUCH_EVERY_MS = 60 * 60 * 1000;
 function touchIfStale(ctx: RunContext, task: string, key: TaskKey, prev: TaskState): void {
   const now = new Date();
   if (now.getTime() - Date.parse(prev.finishedAt) < TOUCH_EVERY_MS) return;
-  try {
-    utimesSync(join(ctx.store.root, 'cache', `${key}.json`), now, now);
-  } catch {
-    return; // record gone (cache clean) or read-only cache: nothing to refresh
-  }
+  if (!ctx.actions.touchSync(key, now)) return; // record gone (cache clean) or read-only cache
   ctx.state.tasks[task] = { ...prev, finishedAt: now.toISOString() };
   ctx.stateDirty = true;
 }

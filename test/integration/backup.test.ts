@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { compress, decompress } from 'zstd-napi';
 import { rigsRemovedAfter, statuses, type Rig } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver } from '../helpers/s3rver.js';
 
@@ -154,6 +155,17 @@ describe('reprovm backup', () => {
     writeFileSync(file, good.subarray(0, Math.floor(good.length * 0.7)));
     const r2 = await rig.run(['backup', 'restore', b.name, '--from', 'bk']);
     assert.equal(r2.code, 1);
+
+    // 3. Valid compression around a broken tar header (the unpacker fails while it is being fed).
+    const tarBytes = decompress(good);
+    const manifestSize = parseInt(tarBytes.subarray(124, 136).toString('latin1'), 8);
+    const second = 512 + Math.ceil(manifestSize / 512) * 512; // the header after BACKUP.json
+    tarBytes[second] = tarBytes[second]! ^ 0x01; // its checksum no longer matches
+    writeFileSync(file, compress(tarBytes));
+    const r3 = await rig.run(['backup', 'restore', b.name, '--from', 'bk']);
+    assert.equal(r3.code, 1, r3.stderr);
+    assert.match(r3.stderr, new RegExp(`^reprovm: error: backup ${b.name} is not a valid archive`, 'm'));
+    assert.doesNotMatch(r3.stderr, /\n\s+at /, 'no stack trace');
 
     const afterSnap = snapshot(cacheDir);
     afterSnap.delete('audit.log');

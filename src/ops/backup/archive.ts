@@ -122,19 +122,28 @@ export async function extractArchive(store: BlobStore, name: string, dir: string
       return false;
     },
   });
-  const done = new Promise<void>((resolve, reject) => {
+  // A corrupt archive makes the unpacker fail while chunks are still being written: remember the
+  // failure (a rejected promise nobody awaits yet would crash the process), stop feeding it, and
+  // never wait for a 'drain' that a failed unpacker will not send.
+  let failure: BackupError | undefined;
+  const done = new Promise<void>((resolve) => {
     unpack.on('close', () => resolve());
-    unpack.on('error', (e: unknown) => reject(new BackupError(`backup ${name} is not a valid archive: ${String(e)}`)));
+    unpack.on('error', (e: unknown) => {
+      failure ??= new BackupError(`backup ${name} is not a valid archive: ${String(e)}`);
+      resolve();
+    });
   });
   try {
     for await (const chunk of source) {
-      if (!unpack.write(chunk as Buffer)) await once(unpack as unknown as NodeJS.EventEmitter, 'drain');
+      if (failure) break;
+      if (!unpack.write(chunk as Buffer)) await Promise.race([once(unpack as unknown as NodeJS.EventEmitter, 'drain'), done]);
     }
   } catch (e: unknown) {
     throw new BackupError(`backup ${name} cannot be decompressed (torn or corrupt): ${e instanceof Error ? e.message : String(e)}`);
   }
-  unpack.end();
+  if (!failure) unpack.end();
   await done;
+  if (failure) throw failure;
   if (rejected.length > 0) throw new BackupError(`backup ${name} contains entries that are not plain files: ${rejected.slice(0, 3).join(', ')}`);
   let text: string;
   try {

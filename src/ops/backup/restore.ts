@@ -89,12 +89,18 @@ function configTarget(leaf: BackupManifest, into: string): ConfigTarget {
 }
 
 /** Check a backup and its whole chain without restoring it. `scratch`: an empty temp dir, removed after. */
+/**
+ * Removing a scratch directory after a failed extraction can race the unpacker's last file
+ * writes (ENOTEMPTY): retried briefly, so the user sees the backup's error, not the clean-up's.
+ */
+const SCRATCH_RM = { recursive: true, force: true, maxRetries: 10, retryDelay: 50 } as const;
+
 export async function verifyBackup(store: BlobStore, name: string, scratch: string): Promise<RestoreReport> {
   try {
     const { chain, records } = await assemble(store, name, scratch);
     return { name, chain: chain.map((m) => m.name), objects: chain[chain.length - 1]!.objects.length, records };
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await rm(scratch, SCRATCH_RM);
   }
 }
 
@@ -121,7 +127,7 @@ export async function restoreBackup(opts: {
     if (error instanceof SwapRollbackError) keep = true; // the old state lives only in work/old now
     throw error;
   } finally {
-    if (!keep) await rm(work, { recursive: true, force: true });
+    if (!keep) await rm(work, SCRATCH_RM);
   }
 }
 

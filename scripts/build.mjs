@@ -8,7 +8,7 @@ import { readFileSync, renameSync, rmSync } from 'node:fs';
 // dist/ (old or new), never a half-written one.
 const scratch = `dist.tmp-${process.pid}`;
 await build({
-  entryPoints: { cli: 'src/cli/main.ts' },
+  entryPoints: { cli: 'src/cli/main.ts', 'fast-noop': 'src/cli/fast-noop.ts' },
   outdir: scratch,
   bundle: true,
   splitting: true,

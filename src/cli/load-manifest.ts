@@ -13,6 +13,8 @@ export interface LoadedManifest {
   readonly manifest: Manifest;
   readonly graph: TaskGraph;
   readonly selected: string[];
+  /** Digest of everything the graph was derived from (manifest text, path, workspace, options). */
+  readonly digest: string;
 }
 
 /** A usage or manifest problem: printed as-is, exit code 2. */
@@ -51,7 +53,7 @@ export async function loadManifest(
   if (cached) {
     const sel = selectTasks(cached.graph, targets);
     if (sel.diagnostics.length > 0) throw new UsageError(renderDiagnostics(sel.diagnostics, new Map(), { color: opts.color }));
-    return { manifest: cached.manifest, graph: cached.graph, selected: sel.selected };
+    return { manifest: cached.manifest, graph: cached.graph, selected: sel.selected, digest };
   }
   const parsed = parseManifest(text, file, workspace, { allowAbsoluteInputs: opts.allowAbsoluteInputs });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics];
@@ -75,5 +77,5 @@ export async function loadManifest(
   } else if (opts.readOnly !== true) {
     await saveCachedGraph(workspace, digest, parsed.manifest, built.graph).catch(() => undefined);
   }
-  return { manifest: parsed.manifest, graph: built.graph, selected };
+  return { manifest: parsed.manifest, graph: built.graph, selected, digest };
 }

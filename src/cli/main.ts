@@ -8,6 +8,7 @@ import { configErrorLines, withConfigOptions, withConfiguredCacheDir, type Confi
 import { ConfigError } from '../config/load.js';
 import { runCommandLine, type RunOptions } from './commands/run.js';
 import { verifyReproCommandLine, type VerifyReproOptions } from './commands/verify-repro.js';
+import { OPS_COMMAND_NAMES } from './command-names.js';
 import { inheritGlobalOptions } from './global-options.js';
 import { UsageError } from './load-manifest.js';
 import { duration, fraction, nonNegativeInt, positiveInt, rate } from './parse-option.js';
@@ -90,7 +91,7 @@ function withReadOptions(cmd: Command): Command {
     .option('--no-color', 'no ANSI colours (NO_COLOR is honoured too)');
 }
 
-const OPS_COMMANDS = new Set(['cache', 'health', 'backup', 'audit', 'notify', 'serve', 'help', '--help', '-h']);
+const OPS_COMMANDS = new Set<string>([...OPS_COMMAND_NAMES, 'help', '--help', '-h']);
 
 /** True when argv may name an operations subcommand or asks for help (then every command is registered). */
 function mayNameOpsCommand(argv: readonly string[]): boolean {

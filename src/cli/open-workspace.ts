@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { TaskGraph } from '../graph/types.js';
 import type { Manifest } from '../manifest/types.js';
 import { makeStyle, type Style } from '../report/style.js';
-import { loadManifest } from './load-manifest.js';
+import { loadManifest, type LoadedManifest } from './load-manifest.js';
 
 /** What every manifest command starts from: colour, the loaded graph, the workspace and its cache. */
 export interface OpenedWorkspace {
@@ -13,6 +13,8 @@ export interface OpenedWorkspace {
   readonly selected: string[];
   readonly workspace: string;
   readonly cacheDir: string;
+  /** See {@link LoadedManifest.digest}. */
+  readonly digest: string;
 }
 
 /**
@@ -27,12 +29,12 @@ export async function openWorkspace(
   io: { env: NodeJS.ProcessEnv; stdout: NodeJS.WriteStream },
 ): Promise<OpenedWorkspace> {
   const color = opts.color && !io.env.NO_COLOR && io.stdout.isTTY === true;
-  const { manifest, graph, selected } = await loadManifest(manifestFile, targets, {
+  const { manifest, graph, selected, digest } = await loadManifest(manifestFile, targets, {
     color,
     allowAbsoluteInputs: opts.allowAbsoluteInputs === true,
     ...(opts.readOnly ? { readOnly: true } : {}),
   });
   const workspace = manifest.workspace;
   const cacheDir = opts.cacheDir ? path.resolve(opts.cacheDir) : path.join(workspace, '.reprovm');
-  return { color, style: makeStyle(color), manifest, graph, selected, workspace, cacheDir };
+  return { color, style: makeStyle(color), manifest, graph, selected, workspace, cacheDir, digest };
 }

@@ -13,13 +13,10 @@ import type { TaskGraph } from '../graph/types.js';
 import type { Logger } from '../log/logger.js';
 import { openAuditLog, type AuditLog } from '../ops/audit-log.js';
 import { configuredTargets } from '../ops/notify/targets.js';
-import { AuditReporter } from '../report/audit-reporter.js';
 import { notifyWaitBound, NotifyReporter } from '../report/notify-reporter.js';
 import { UsageError } from './load-manifest.js';
+import { attachRunAudit } from './run-audit.js';
 import { VERSION } from './version.js';
-
-/** Batching of a run's audit entries: a killed run loses at most this much (see audit-log.ts). */
-const RUN_AUDIT_BATCH = { maxDelayMs: 200, maxEntries: 256 } as const;
 
 /** Default pause before the first webhook retry (doubled after each failure). */
 const DEFAULT_NOTIFY_BACKOFF_MS = 1000;
@@ -56,13 +53,8 @@ export function attachAuditAndNotify(
   // Webhook and audit-write problems are diagnostics: they honour --log-level and reach --log-file.
   const warn = (message: string): void => ctx.logger.warn(message);
   const config = ctx.loaded.config;
-  const audit = openAuditLog(config, ctx.cacheDir, { batch: RUN_AUDIT_BATCH, extraSecrets: environmentSecrets(ctx.env), warn });
-  if (audit) {
-    const uncached = [...ctx.graph.nodes.values()].filter((n) => !n.spec.cache).map((n) => n.spec.name);
-    bus.subscribe(new AuditReporter(audit, { uncachedTasks: uncached }));
-    // The file and its digest only: values may be secrets.
-    audit.append('config.loaded', { file: ctx.loaded.file ?? null, digest: ctx.loaded.digest ?? null });
-  }
+  const uncached = [...ctx.graph.nodes.values()].filter((n) => !n.spec.cache).map((n) => n.spec.name);
+  const audit = attachRunAudit(bus, { ...ctx, uncachedTasks: uncached });
   const n = config.notifications;
   const targets = configuredTargets(config);
   if (targets.length > 0 && n.on !== 'never') {

@@ -12,7 +12,7 @@ import type { RunSummary } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import type { AuditLog } from '../ops/audit-log.js';
 import { gcCache } from '../ops/cache-gc.js';
-import { appendRunStats } from '../ops/cache-stats.js';
+import { appendRunStats } from '../ops/run-history.js';
 import { openDestination } from '../ops/open-remote.js';
 import { auditFileOf, backupLocation } from './commands/backup.js';
 

@@ -9,6 +9,7 @@ import type { RemoteTier } from '../cache/tiered-cache.js';
 import type { TaskGraph } from '../graph/types.js';
 import type { ResultHash } from '../hash/digest.js';
 import { FileHasher, StatMemo } from '../hash/file-hasher.js';
+import { removeUpToDateStamp, writeUpToDateStamp } from '../state/up-to-date-stamp.js';
 import { loadWorkspaceState, saveWorkspaceState } from '../state/workspace-state.js';
 import { syncTree } from '../util/atomic-write.js';
 import type { ProcessGroups } from './process-runner.js';
@@ -21,6 +22,7 @@ import { passThroughEnvironment } from './task-env.js';
 import type { RunContext } from './run-context.js';
 import { runTask } from './task-runner.js';
 import { TokenBucket } from './token-bucket.js';
+import { upToDateStamp } from './up-to-date-proof.js';
 
 export interface BuildRequest {
   readonly workspace: string;
@@ -60,6 +62,11 @@ export interface BuildRequest {
    * `makeRemote`): asked after local misses, fed finished tasks. The caller flushes its uploads.
    */
   readonly remote?: (local: ObjectStore) => RemoteTier;
+  /**
+   * What an up-to-date stamp of this run is about (state/up-to-date-stamp.ts); without it no
+   * stamp is written. Any run removes the workspace's stamp before it changes anything.
+   */
+  readonly upToDateDigest?: string;
 }
 
 export type FsyncMode = 'always' | 'batch' | 'off';
@@ -86,6 +93,7 @@ const MAX_IN_FLIGHT = 256;
 export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   const wallStart = performance.now();
   const runId = randomUUID();
+  removeUpToDateStamp(req.workspace);
   const state = loadWorkspaceState(req.workspace);
   const memo = new StatMemo(state.files);
   const store = new ObjectStore(req.cacheDir, { ...req.compression, fsync: req.fsync === 'always' });
@@ -167,6 +175,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   capture.remove();
   if (req.fsync === 'batch' && counts.executed > 0) await syncTree(req.cacheDir);
   if (ctx.stateDirty || memo.dirty) await saveWorkspaceState(req.workspace, { ...state, files: memo.toJSON() });
+  if (req.upToDateDigest !== undefined && counts.failed + counts.skipped === 0 && !req.interrupt.aborted) {
+    const stamp = upToDateStamp(req.upToDateDigest, { graph: req.graph, selected: req.selected, state, memo, env: req.env });
+    if (stamp) writeUpToDateStamp(req.workspace, stamp);
+  }
   const summary: RunSummary = {
     total: req.selected.length,
     ...counts,

@@ -1,6 +1,7 @@
 import type { ActionRecord } from '../cas/action-cache.js';
 import { recordMismatch } from '../cache/record-check.js';
-import { outputsUpToDate, restoreOutputs } from '../cache/restore.js';
+import { outputsUpToDate } from '../cache/outputs-up-to-date.js';
+import { restoreOutputs } from '../cache/restore.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskOutputRef } from '../events/events.js';
 import type { ResultHash, TaskKey } from '../hash/digest.js';
 import type { TaskSpec } from '../manifest/types.js';

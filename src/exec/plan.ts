@@ -1,5 +1,5 @@
 import { ActionCache } from '../cas/action-cache.js';
-import { outputsUpToDate } from '../cache/restore.js';
+import { outputsUpToDate } from '../cache/outputs-up-to-date.js';
 import type { EventBus } from '../events/bus.js';
 import { eventTime } from '../events/events.js';
 import type { TaskGraph } from '../graph/types.js';

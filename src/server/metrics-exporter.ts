@@ -18,7 +18,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, Registry } from 'prom-client';
-import { readRunStats } from '../ops/cache-stats.js';
+import { readRunStats } from '../ops/run-history.js';
 import { scanObjects } from '../ops/cache-scan.js';
 import type { RunMetrics } from '../report/metrics-reporter.js';
 

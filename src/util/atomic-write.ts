@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
@@ -113,7 +112,9 @@ export function writeFileAtomicSync(dest: string, data: Buffer | string, mode = 
  * system (`sync -f`, coreutils), instead of one fsync per file. Resolves false if that is
  * not available; the data then reaches the disk on the kernel's own schedule.
  */
-export function syncTree(dir: string): Promise<boolean> {
+export async function syncTree(dir: string): Promise<boolean> {
+  // Loaded here: child_process (with net and dgram) costs every command's start-up ~3 ms.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile('sync', ['-f', dir], (error) => resolve(error === null));
   });

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { appendRunStats } from '../../src/ops/cache-stats.js';
+import { appendRunStats } from '../../src/ops/run-history.js';
 import { createMetrics } from '../../src/report/metrics-reporter.js';
 import { startMetricsExporter } from '../../src/server/metrics-exporter.js';
 import { Rig } from '../helpers/rig.js';

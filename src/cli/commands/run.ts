@@ -15,12 +15,14 @@ import { chooseSpawner } from '../../exec/spawn-select.js';
 import { renderAscii, type TaskStatusSymbol } from '../../graph/render.js';
 import { LockBusyError, lockWorkspace } from '../../ops/lock.js';
 import type { OutputMode } from '../../report/human-lines.js';
+import { stampDigest } from '../../state/up-to-date-stamp.js';
 import { loadWorkspaceState } from '../../state/workspace-state.js';
 // The command's wiring: configuration, workspace, remote cache, side channels, signals.
 import type { LoadedConfig } from '../../config/load.js';
 import type { Logger } from '../../log/logger.js';
 import { loadCliConfig, type ConfigFlags } from '../cli-config.js';
 import { openWorkspace } from '../open-workspace.js';
+import { VERSION } from '../version.js';
 import { busSink, flushUploads, openRemoteStore, remoteTierFactory, resolveRemote, type RemoteMode } from '../remote-options.js';
 import { attachAuditAndNotify, auditManifestRejection } from '../run-audit-notify.js';
 import { afterRunMaintenance } from '../run-maintenance.js';
@@ -104,7 +106,7 @@ async function runWithConfig(
   { loaded, logger, configWorkspace }: { loaded: LoadedConfig; logger: Logger; configWorkspace: string },
 ): Promise<number> {
   const settings = resolveRunSettings(opts, loaded.config, { cpus: io.cpus, cwd: process.cwd(), workspace: configWorkspace });
-  const { color, style, graph, selected, workspace, cacheDir } = await openWorkspace(manifestFile, targets, { ...opts, cacheDir: settings.cacheDir }, io).catch(async (error: unknown) => {
+  const { color, style, graph, selected, workspace, cacheDir, digest } = await openWorkspace(manifestFile, targets, { ...opts, cacheDir: settings.cacheDir }, io).catch(async (error: unknown) => {
     await auditManifestRejection(error, manifestFile, { loaded, cacheDir: settings.cacheDir, env: io.env, logger }); // security.path-escape
     throw error;
   });
@@ -205,6 +207,7 @@ async function runWithConfig(
       liveOutput: opts.json === true || opts.quiet !== true,
       explain: opts.explain === true,
       ...(settings.strict ? { strict: settings.strict } : {}),
+      upToDateDigest: stampDigest({ graphDigest: digest, targets, version: VERSION }),
       ...(remoteSettings && remoteStore
         ? { remote: remoteTierFactory(remoteSettings, remoteStore, busSink(bus), interrupt.signal, (t) => (remoteTier = t)) }
         : {}),

@@ -89,6 +89,13 @@ function strictMonitor(req: BuildRequest, mode: StrictMode): HermeticityMonitor 
 /** How many tasks may be checking their cache or restoring at once; commands are limited by -j separately. */
 const MAX_IN_FLIGHT = 256;
 
+/**
+ * Remote lookups run at most max(2 × jobs, this) tasks ahead of execution (RunContext.remoteAhead):
+ * enough to keep the remote's requests in flight (upload_concurrency, default 8) on an all-hit
+ * restore, few enough that a cold build does not spend its first second on requests.
+ */
+const REMOTE_LOOKAHEAD_MIN = 16;
+
 /** Runs the selected tasks of a graph: the engine behind `reprovm <manifest>`. */
 export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   const wallStart = performance.now();
@@ -127,7 +134,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     baseEnv: passThroughEnvironment(req.env),
     ...(req.explain ? { explain: new PreviousRecords(actions, (task) => state.tasks[task]?.key) } : {}),
     ...(req.strict ? { hermeticity: strictMonitor(req, req.strict) } : {}),
-    ...(req.remote ? { remote: req.remote(store) } : {}),
+    ...(req.remote ? { remote: req.remote(store), remoteAhead: new PrioritySlots(Math.max(2 * req.jobs, REMOTE_LOOKAHEAD_MIN)) } : {}),
   };
   const counts: Record<TaskStatus, number> = { executed: 0, cached: 0, failed: 0, skipped: 0 };
   let upToDate = 0;

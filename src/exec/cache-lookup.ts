@@ -15,7 +15,7 @@ import { emitLines, warn, type RunContext } from './run-context.js';
  */
 export type Lookup =
   | { result: 'hit'; resultHash: ResultHash; savedMs: number; cache: CacheLookup; outputs: readonly TaskOutputRef[] }
-  | { result: 'miss'; reason: MissReason };
+  | { result: 'miss'; reason: MissReason; /** Give back the task's remote lookahead slot once it has finished. */ release?: () => void };
 
 export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: TaskKey): Promise<Lookup> {
   const prev = ctx.state.tasks[spec.name];
@@ -51,8 +51,17 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
     const local: MissReason = found.kind === 'corrupt' ? 'corrupt' : 'no-record';
     if (!ctx.remote) return { result: 'miss', reason: local };
     const accept = (r: ActionRecord): string | undefined => recordMismatch(r, spec.name, declared);
-    const remote = await ctx.remote.fetch(key, spec.name, ctx.actions, { forRestore: true, accept });
-    if (remote.kind === 'miss') return { result: 'miss', reason: remote.reason === 'no-record' ? local : remote.reason };
+    const release = ctx.remoteAhead ? await ctx.remoteAhead.acquire(ctx.priority.get(spec.name) ?? 0, ctx.interrupt) : undefined;
+    if (release === null) return { result: 'miss', reason: local }; // interrupted: the task will not start anyway
+    let remote;
+    try {
+      remote = await ctx.remote.fetch(key, spec.name, ctx.actions, { forRestore: true, accept });
+    } catch (error) {
+      release?.();
+      throw error;
+    }
+    if (remote.kind === 'miss') return { result: 'miss', reason: remote.reason === 'no-record' ? local : remote.reason, ...(release ? { release } : {}) };
+    release?.(); // a hit restores from the local cache now: nothing left to run
     rec = remote.record;
     bytesDownloaded = remote.bytesDownloaded;
   }

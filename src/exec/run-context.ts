@@ -54,6 +54,14 @@ export interface RunContext {
   readonly hermeticity?: HermeticityMonitor;
   /** With a remote cache (`--remote`): asked after a local miss; finished tasks are uploaded to it. */
   readonly remote?: RemoteTier;
+  /**
+   * With a remote cache: how far remote lookups may run ahead of execution. A task holds one of
+   * these from its remote lookup until it has finished (restored or executed), so lookups are
+   * made shortly before a task can start, highest priority first, instead of all at once when
+   * the run begins: on a cold build the request work then overlaps the commands instead of
+   * delaying the second wave, and a remote that dies mid-run is asked far fewer times.
+   */
+  readonly remoteAhead?: PrioritySlots;
 }
 
 /** Task output as `task-output` events, one per line (captured after the fact, or replayed from the cache). */

@@ -77,6 +77,7 @@ export async function runTask(ctx: RunContext, name: string, stop: AbortSignal):
   const { key, record } = computed;
 
   let reason: MissReason;
+  let release: (() => void) | undefined;
   if (ctx.force) reason = 'forced';
   else if (!spec.cache) reason = 'cache-disabled';
   else {
@@ -87,9 +88,14 @@ export async function runTask(ctx: RunContext, name: string, stop: AbortSignal):
       return 'ok';
     }
     reason = lookup.reason;
+    release = lookup.release;
   }
-  const explain = await explainMiss(ctx.explain, name, record, reason);
-  return execute(ctx, spec, key, record, reason, stop, started, explain);
+  try {
+    const explain = await explainMiss(ctx.explain, name, record, reason);
+    return await execute(ctx, spec, key, record, reason, stop, started, explain);
+  } finally {
+    release?.();
+  }
 }
 
 async function execute(

@@ -166,6 +166,26 @@ describe('remote faults never fail a build', () => {
     }
   });
 
+  test('remote lookups run a bounded distance ahead of execution', async () => {
+    await proxy.setFault(undefined);
+    const rig = machine();
+    const tasks = 40;
+    rig.write({ 'manifest.txt': Array.from({ length: tasks }, (_, i) => `task d${i} {\n  cmd = sleep 0.3 && echo ${i} > d${i}.txt\n  outputs = d${i}.txt\n}\n`).join('') });
+    const lookups = (): number => proxy.log.filter((l) => /^GET \S*\/ac\//.test(l)).length;
+    proxy.resetCount();
+    const child = rig.spawn(['--json', '-j', '2', ...flagsFor(proxy.endpoint), 'manifest.txt'], { env: env() });
+    // When the first task has finished, at most max(2 × jobs, 16) = 16 tasks can have asked the
+    // remote (their slots are held until they finish), plus the one that just took the freed slot.
+    let atFirstFinish: number | undefined;
+    child.stdout?.on('data', (d: Buffer) => {
+      if (atFirstFinish === undefined && d.toString().includes('"task-finished"')) atFirstFinish = lookups();
+    });
+    const r = await collect(child);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(atFirstFinish !== undefined && atFirstFinish <= 17, `record lookups when the first task finished: ${atFirstFinish}`);
+    assert.equal(lookups(), tasks, 'every task asked the remote once');
+  });
+
   test('the run waits for slow uploads with a progress line, and they all arrive', async () => {
     await proxy.setFault({ mode: 'delay', ms: 300 }, (req) => req.method === 'PUT');
     try {

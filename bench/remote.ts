@@ -15,7 +15,7 @@
  * ratio's range over the repetitions is reported too, because the machine is shared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +76,8 @@ const slow = (i: number): string => `task d${i} {\n  cmd = sleep 0.1 && echo ${i
 /** What reprovm moves for a local cache, as [remote key, local file, size]: every object and every action record. */
 function objects(cacheDir: string): [string, string, number][] {
   const root = path.join(cacheDir, 'cas', 'objects');
-  const blobs = readdirSync(root).flatMap((sub) =>
+  // Small outputs live inside their records (inline_max_bytes): then there may be no objects at all.
+  const blobs = (existsSync(root) ? readdirSync(root) : []).flatMap((sub) =>
     readdirSync(path.join(root, sub)).map((name): [string, string, number] => {
       const p = path.join(root, sub, name);
       return [`cas/${sub}${name}`, p, statSync(p).size];

@@ -13,6 +13,8 @@ export interface CollectedOutputs {
   readonly entries: OutputEntry[];
   readonly stats: OutputStat[];
   readonly bytesStored: number;
+  /** Content (base64) of the files of at most `inlineMax` bytes, by digest: they go into the record, not the store. */
+  readonly inline: Record<string, string>;
 }
 
 const STORE_CONCURRENCY = 8;
@@ -20,13 +22,15 @@ const STORE_CONCURRENCY = 8;
 /**
  * Stores every declared output of a finished task in the CAS. A declared output that is
  * missing, or something that is not a file, directory or symlink, fails the task: a result
- * that does not match its declaration is never cached.
+ * that does not match its declaration is never cached. Files of at most `inlineMax` bytes are
+ * not stored: their content is returned for the action record (see INLINE_MAX).
  */
 export async function collectOutputs(
   workspace: string,
   task: string,
   declared: readonly string[],
   store: ObjectStore,
+  inlineMax = 0,
 ): Promise<Result<CollectedOutputs, TaskFailure>> {
   const entries: OutputEntry[] = [];
   const files: OutputEntry[] = [];
@@ -45,10 +49,11 @@ export async function collectOutputs(
   let bytesStored = 0;
   let failure: TaskFailure | undefined;
   let next = 0;
+  const inline: Record<string, string> = {};
   const worker = async (): Promise<void> => {
     while (next < files.length && !failure) {
       const entry = files[next++]!;
-      const put = await storeFile(store, path.join(workspace, entry.path));
+      const put = await storeFile(store, path.join(workspace, entry.path), inlineMax, inline);
       if (!put.ok) {
         failure = { reason: 'cache-write', message: `could not store output "${entry.path}" of task "${task}": ${put.error.message}` };
         return;
@@ -61,17 +66,20 @@ export async function collectOutputs(
   if (failure) return err(failure);
 
   const stats = files.map((f) => outputStat(workspace, f.path)).filter((s): s is OutputStat => s !== undefined);
-  return ok({ entries, stats, bytesStored });
+  return ok({ entries, stats, bytesStored, inline });
 }
 
 /** Up to this size an output is read in one synchronous call and hashed on the spot. */
 const SMALL_OUTPUT = 256 * 1024;
 
-async function storeFile(store: ObjectStore, abs: string): ReturnType<ObjectStore['putFile']> {
+async function storeFile(store: ObjectStore, abs: string, inlineMax: number, inline: Record<string, string>): ReturnType<ObjectStore['putFile']> {
   const st = lstatSync(abs);
   if (st.size > SMALL_OUTPUT) return store.putFile(abs);
   const buf = readFileSync(abs);
-  return store.putKnownBuffer(buf, createHash('sha256').update(buf).digest('hex') as FileDigest);
+  const digest = createHash('sha256').update(buf).digest('hex') as FileDigest;
+  if (inlineMax <= 0 || buf.length > inlineMax) return store.putKnownBuffer(buf, digest);
+  inline[digest] = buf.toString('base64');
+  return ok({ digest, size: buf.length, stored: true });
 }
 
 function addEntry(

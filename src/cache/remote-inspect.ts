@@ -4,12 +4,12 @@
  * decoding to its name, every blob a record names present. Read-only: problems are reported,
  * never repaired remotely (a shared bucket is not one machine's to clean up).
  */
-import type { ActionRecord } from '../cas/action-cache.js';
+import { storedBlobs, type ActionRecord } from '../cas/action-cache.js';
 import { isHexDigest, type FileDigest } from '../hash/digest.js';
 import type { BlobStore } from '../remote/blob-store.js';
 import { Limiter } from './limiter.js';
 import { verifyBlobStream } from './remote-import.js';
-import { acKey, blobsOf, casKey, parseRemoteRecord, readRecordBody } from './remote-layout.js';
+import { acKey, casKey, parseRemoteRecord, readRecordBody } from './remote-layout.js';
 import { checkSignature } from './signing.js';
 
 /** Counts and sizes of a remote cache. */
@@ -109,7 +109,7 @@ export async function verifyRemote(store: BlobStore, opts: { signingKey?: Buffer
           if (v === 'missing') problems.push({ kind: 'unsigned-record', key: acKey(key), message: `record ${key} (task "${record.task}") is not signed` });
           if (v === 'invalid') problems.push({ kind: 'bad-signature', key: acKey(key), message: `record ${key} (task "${record.task}") has a bad signature` });
         }
-        for (const d of blobsOf(record)) {
+        for (const d of storedBlobs(record)) {
           if (isHexDigest(d) && !present.has(d)) {
             problems.push({ kind: 'missing-blob', key: casKey(d), message: `record ${key} (task "${record.task}") names blob ${d}, which is missing` });
           }

@@ -46,14 +46,6 @@ export function acKey(taskKey: string): string {
   return `ac/${taskKey}.json`;
 }
 
-/** The digests of every blob a record names: file outputs and the captured logs. */
-export function blobsOf(record: ActionRecord): string[] {
-  const digests = new Set<string>();
-  for (const o of record.outputs) if (o.kind === 'file' && o.digest !== undefined) digests.add(o.digest);
-  if (record.stdout !== undefined) digests.add(record.stdout);
-  if (record.stderr !== undefined) digests.add(record.stderr);
-  return [...digests];
-}
 
 /** A parsed `ac/<key>.json`: the record (shape and key checked) and its signature as stored, or the problem. */
 export type ParsedRemoteRecord =

@@ -12,7 +12,7 @@
  *   signature when a key is configured, and every blob's digest while it streams
  *   (remote-import.ts). The record is written to the local action cache last.
  */
-import type { ActionCache, ActionRecord } from '../cas/action-cache.js';
+import { storedBlobs, type ActionCache, type ActionRecord } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { MissReason, RemoteSummary, RemoteWarningKind } from '../events/events.js';
 import type { FileDigest, TaskKey } from '../hash/digest.js';
@@ -20,7 +20,7 @@ import { BlobStoreError, type BlobStore } from '../remote/blob-store.js';
 import type { CircuitBreaker } from './breaker.js';
 import { Limiter } from './limiter.js';
 import { importBlob } from './remote-import.js';
-import { acKey, blobsOf, casKey, encodeRemoteRecord, parseRemoteRecord, readRecordBody } from './remote-layout.js';
+import { acKey, casKey, encodeRemoteRecord, parseRemoteRecord, readRecordBody } from './remote-layout.js';
 import { keyRecordProblem } from './record-check.js';
 import { checkSignature } from './signing.js';
 import { Uploader, type UploadProgress } from './uploader.js';
@@ -245,7 +245,7 @@ export class RemoteTier {
     const sizes = new Map<string, number>();
     for (const o of record.outputs) if (o.kind === 'file' && o.digest !== undefined && o.size !== undefined) sizes.set(o.digest, o.size);
     const outcomes = await Promise.all(
-      blobsOf(record).map(async (digest): Promise<RemoteFetch | number> => {
+      storedBlobs(record).map(async (digest): Promise<RemoteFetch | number> => {
         if (await this.#o.local.has(digest)) return 0;
         return this.#downloads.run(async () => {
           const r = await this.guard('read', (signal) => this.#importBlob(digest as FileDigest, signal, forRestore, sizes.get(digest)));

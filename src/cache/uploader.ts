@@ -12,12 +12,12 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import type { ActionRecord } from '../cas/action-cache.js';
+import { storedBlobs, type ActionRecord } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { BlobStore } from '../remote/blob-store.js';
 import type { ResilientBlobStore } from '../remote/resilient-store.js';
 import { Limiter } from './limiter.js';
-import { acKey, blobsOf, casKey } from './remote-layout.js';
+import { acKey, casKey } from './remote-layout.js';
 
 /** Blobs up to this size are read into memory and put in one request; larger ones stream. */
 const BUFFERED_MAX = 8 << 20;
@@ -143,11 +143,11 @@ export class Uploader {
     if (existing.value !== undefined) {
       // The record stays; a blob of it that failed verification in this process is put again
       // (blobs are named by their content, so replacing one never changes what the record says).
-      const damaged = blobsOf(record).filter((d) => this.#damaged.has(d));
+      const damaged = storedBlobs(record).filter((d) => this.#damaged.has(d));
       await Promise.all(damaged.map((d) => this.#blob(d)));
       return 'present';
     }
-    const digests = blobsOf(record);
+    const digests = storedBlobs(record);
     const sizes = await Promise.all(digests.map((d) => this.#blob(d)));
     if (sizes.some((s) => s === undefined) || this.#opts.signal?.aborted) return false;
     const body = this.#opts.encodeRecord(record);

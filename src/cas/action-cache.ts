@@ -11,8 +11,17 @@
  * otherwise the caller flushes the whole batch once), after every object the record names is
  * already in the object store, so a record never points at nothing.
  *
+ * Small blobs travel inside the record (format version 2): `inline` maps the digest of every
+ * output file or captured log of at most `inline_max_bytes` (default 4 KiB) to its content (base64), and
+ * such a blob has no object in the store, locally or remotely. The idea is the Remote Execution
+ * API's inlined outputs; the reason here is the cost of a new file: on the file systems we run
+ * on, creating an inode costs far more than writing a few KiB into a file that is created
+ * anyway, and a cold build of tiny tasks would otherwise create two cache files per task.
+ * Version 1 records (no `inline`) are still read.
+ *
  * Readers check the JSON, the checksum and the full shape (hex digests, relative paths without
- * `..`, key equal to the file name). Anything off is reported as `corrupt` and the file is
+ * `..`, key equal to the file name, every inline blob named by an output or log, no larger than
+ * the limit, and hashing to its digest). Anything off is reported as `corrupt` and the file is
  * moved to quarantine; callers treat that as a miss plus one warning. Read-only callers
  * (`explain`, the dry run) get the same verdict without the move.
  */
@@ -36,9 +45,14 @@ export interface OutputEntry {
   readonly target?: string;
 }
 
+/** Readers accept inline blobs up to this size; writers inline up to `[cache] inline_max_bytes` (default 4 KiB). */
+export const INLINE_MAX = 65536;
+/** The default of `[cache] inline_max_bytes`. */
+export const DEFAULT_INLINE_BYTES = 4096;
+
 /** What a task produced for a key; `keyRecord` is the task's key record, opaque here. */
 export interface ActionRecord {
-  readonly version: 1;
+  readonly version: 1 | 2;
   readonly task: string;
   readonly key: TaskKey;
   readonly keyRecord: unknown;
@@ -46,6 +60,8 @@ export interface ActionRecord {
   readonly outputs: readonly OutputEntry[];
   readonly stdout?: FileDigest;
   readonly stderr?: FileDigest;
+  /** Version 2: content (base64) of the small blobs above, by digest; they have no object in the store. */
+  readonly inline?: Readonly<Record<string, string>>;
   readonly exitCode: number;
   readonly durationMs: number;
   readonly createdAt: string;
@@ -58,8 +74,26 @@ export type ActionLookup =
 
 const RECORD_NAME = /^([0-9a-f]{64})\.json$/;
 const RECORD_KEYS = new Set([
-  'version', 'task', 'key', 'keyRecord', 'resultHash', 'outputs', 'stdout', 'stderr', 'exitCode', 'durationMs', 'createdAt',
+  'version', 'task', 'key', 'keyRecord', 'resultHash', 'outputs', 'stdout', 'stderr', 'inline', 'exitCode', 'durationMs', 'createdAt',
 ]);
+
+/** The content of blob `digest` if the record carries it inline (its digest was checked when the record was read). */
+export function inlineBlob(record: Pick<ActionRecord, 'inline'>, digest: string): Buffer | undefined {
+  const text = record.inline?.[digest];
+  return text === undefined ? undefined : Buffer.from(text, 'base64');
+}
+
+/**
+ * The digests of the blobs a record needs from the object store (locally) or `cas/` (remotely):
+ * output file contents and captured logs, each once, except those it carries inline.
+ */
+export function storedBlobs(record: ActionRecord): FileDigest[] {
+  const digests = new Set<FileDigest>();
+  for (const o of record.outputs) if (o.kind === 'file' && o.digest !== undefined) digests.add(o.digest);
+  if (record.stdout !== undefined) digests.add(record.stdout);
+  if (record.stderr !== undefined) digests.add(record.stderr);
+  return [...digests].filter((d) => record.inline?.[d] === undefined);
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -111,7 +145,7 @@ export function recordProblem(r: unknown, key?: string): string | undefined {
   if (!isPlainObject(r)) return 'not a JSON object';
   const extra = Object.keys(r).find((k) => !RECORD_KEYS.has(k));
   if (extra !== undefined) return `unknown field "${extra}"`;
-  if (r['version'] !== 1) return `unsupported record version ${JSON.stringify(r['version'])}`;
+  if (r['version'] !== 1 && r['version'] !== 2) return `unsupported record version ${JSON.stringify(r['version'])}`;
   if (typeof r['task'] !== 'string' || r['task'] === '') return 'task is missing';
   if (typeof r['key'] !== 'string' || !isHexDigest(r['key'])) return 'key is not a digest';
   if (key !== undefined && r['key'] !== key) return `key ${r['key']} does not match the file name`;
@@ -126,6 +160,29 @@ export function recordProblem(r: unknown, key?: string): string | undefined {
   for (let i = 0; i < outputs.length; i++) {
     const problem = outputProblem(outputs[i], i);
     if (problem !== undefined) return problem;
+  }
+  return inlineProblem(r);
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Why the `inline` table of a (otherwise well-formed) record is not acceptable, if it is not. */
+function inlineProblem(r: Record<string, unknown>): string | undefined {
+  const table = r['inline'];
+  if (table === undefined) return undefined;
+  if (r['version'] !== 2) return 'inline blobs need record version 2';
+  if (!isPlainObject(table)) return 'inline is not an object';
+  const sizes = new Map<string, number | undefined>();
+  for (const o of r['outputs'] as Record<string, unknown>[]) if (o['kind'] === 'file') sizes.set(o['digest'] as string, o['size'] as number);
+  for (const log of [r['stdout'], r['stderr']]) if (typeof log === 'string' && !sizes.has(log)) sizes.set(log, undefined);
+  for (const [digest, text] of Object.entries(table)) {
+    if (!sizes.has(digest)) return `inline blob ${digest.slice(0, 12)}… is not named by any output or log`;
+    if (typeof text !== 'string' || text.length % 4 !== 0 || !BASE64.test(text)) return `inline blob ${digest.slice(0, 12)}… is not base64`;
+    const bytes = Buffer.from(text, 'base64');
+    if (bytes.length > INLINE_MAX) return `inline blob ${digest.slice(0, 12)}… is larger than ${INLINE_MAX} bytes`;
+    const size = sizes.get(digest);
+    if (size !== undefined && bytes.length !== size) return `inline blob ${digest.slice(0, 12)}… has ${bytes.length} bytes, not ${size}`;
+    if (createHash('sha256').update(bytes).digest('hex') !== digest) return `inline blob ${digest.slice(0, 12)}… does not match its digest`;
   }
   return undefined;
 }

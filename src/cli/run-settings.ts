@@ -34,6 +34,8 @@ export interface RunSettings {
   readonly fsync: FsyncMode;
   readonly cacheDir: string;
   readonly compression: { readonly codec: CodecName; readonly level: number };
+  /** Blobs up to this size go inside the action record (`[cache] inline_max_bytes`). */
+  readonly inlineMaxBytes: number;
   /** Retries of tasks whose manifest entry sets none. */
   readonly defaultRetries: number;
 }
@@ -63,6 +65,7 @@ export function resolveRunSettings(flags: RunFlags, config: Config, ctx: { cpus:
     fsync: flags.fsync ?? ex.fsync,
     cacheDir: configuredDir !== undefined ? path.resolve(ctx.cwd, configuredDir) : path.join(ctx.workspace, '.reprovm'),
     compression: { codec, level: flags.compressLevel ?? (codec === 'zstd' ? config.cache.level : 0) },
+    inlineMaxBytes: config.cache.inline_max_bytes,
     defaultRetries: ex.retry_attempts,
   };
 }

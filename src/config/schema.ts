@@ -12,6 +12,7 @@
  * Values that depend on the machine or the workspace use an "automatic" default (`0` or the
  * empty string) and say so in `doc`; the code that consumes them resolves it.
  */
+import { DEFAULT_INLINE_BYTES, INLINE_MAX } from '../cas/action-cache.js';
 
 export type KeyType =
   | { readonly kind: 'int'; readonly min: number; readonly max?: number }
@@ -66,6 +67,7 @@ export const CONFIG_SCHEMA = {
     max_age_days: { type: int(0), default: 0, doc: 'after each run, evict entries unused for this many days; 0 = never' },
     compression: { type: oneOf('zstd', 'lz4', 'none'), default: 'zstd', doc: 'codec of new cache objects' },
     level: { type: int(0, 19), default: 3, doc: 'compression level (zstd 1-19; ignored by lz4 and none)' },
+    inline_max_bytes: { type: int(0, INLINE_MAX), default: DEFAULT_INLINE_BYTES, doc: 'output files and logs up to this size are kept inside the action record instead of as objects; 0 = never' },
   },
   remote: {
     url: { type: str, default: '', doc: 'shared remote cache: s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix, a directory or file:///path; empty = none', secret: true, env: ['REPROVM_REMOTE'] },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ActionCache } from '../cas/action-cache.js';
+import { ActionCache, DEFAULT_INLINE_BYTES } from '../cas/action-cache.js';
 import type { CodecName } from '../cas/codec.js';
 import { ObjectStore } from '../cas/object-store.js';
 import type { EventBus } from '../events/bus.js';
@@ -41,6 +41,8 @@ export interface BuildRequest {
   /** Retries of a task whose manifest entry sets none (`[execution] retry_attempts`); default 0. */
   readonly defaultRetries?: number;
   readonly compression: { readonly codec: CodecName; readonly level: number };
+  /** Output files and logs up to this size go inside the action record; default 4096, 0 = never. */
+  readonly inlineMaxBytes?: number;
   /**
    * Durability of cache writes: `always` fsyncs every object and record before it is renamed
    * into place; `batch` writes them without fsync and flushes the cache's file system once at
@@ -124,6 +126,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
     killGraceMs: req.killGraceMs,
     retryBaseMs: req.retryBaseMs,
     defaultRetries: req.defaultRetries ?? 0,
+    inlineMax: req.inlineMaxBytes ?? DEFAULT_INLINE_BYTES,
     interrupt: req.interrupt,
     priority: criticalPathPriority(req.graph, req.selected, (n) => state.durations[n]),
     results: new Map<string, ResultHash>(),

@@ -1,4 +1,4 @@
-import type { ActionRecord } from '../cas/action-cache.js';
+import { inlineBlob, type ActionRecord } from '../cas/action-cache.js';
 import { recordMismatch } from '../cache/record-check.js';
 import { outputsUpToDate } from '../cache/outputs-up-to-date.js';
 import { restoreOutputs } from '../cache/restore.js';
@@ -67,7 +67,7 @@ export async function lookupAndRestore(ctx: RunContext, spec: TaskSpec, key: Tas
   }
   // Before restoring: a concurrent gc then sees it as recently used (a record just fetched from the remote is new anyway).
   if (bytesDownloaded === undefined) ctx.actions.touchSync(key, new Date());
-  const restored = await restoreOutputs(ctx.workspace, declared, rec.outputs, ctx.store, ctx.hasher);
+  const restored = await restoreOutputs(ctx.workspace, declared, rec, ctx.store, ctx.hasher);
   // Verified copies kept by the remote import that the restore did not use (an output already in place) go now.
   if (bytesDownloaded !== undefined) for (const o of rec.outputs) if (o.digest !== undefined) ctx.store.fresh.discard(o.digest);
   if (!restored.ok) {
@@ -120,6 +120,11 @@ async function replayOutput(ctx: RunContext, task: string, rec: ActionRecord): P
   for (const stream of ['stdout', 'stderr'] as const) {
     const digest = rec[stream];
     if (!digest) continue;
+    const inline = inlineBlob(rec, digest);
+    if (inline !== undefined) {
+      emitLines(ctx, task, stream, inline, true);
+      continue;
+    }
     const blob = await ctx.store.getBuffer(digest);
     if (!blob.ok) continue; // Logs are a convenience; a missing log never fails a hit.
     emitLines(ctx, task, stream, blob.value, true);

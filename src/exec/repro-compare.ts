@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ActionRecord } from '../cas/action-cache.js';
+import { inlineBlob, type ActionRecord } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { FileDigest } from '../hash/digest.js';
+import { ok } from '../errors/result.js';
 import { snapshotOutputs, type ProducedEntry } from './repro-scratch.js';
 
 /*
@@ -67,7 +68,8 @@ export async function compareOutputs(
     if (entry.kind === 'symlink' && now.target !== entry.target) {
       diffs.push({ path: entry.path, problem: 'differs', cachedTarget: entry.target ?? '', newTarget: now.target ?? '' });
     } else if (entry.kind === 'file' && now.digest !== entry.digest) {
-      const cached = await store.getBuffer(entry.digest as FileDigest);
+      const inline = inlineBlob(record, entry.digest ?? '');
+      const cached = inline !== undefined ? ok(inline) : await store.getBuffer(entry.digest as FileDigest);
       const fresh = readFileSync(path.join(dir, ...entry.path.split('/')));
       const first = cached.ok ? firstDifferingLine(cached.value, fresh) : undefined;
       diffs.push({ path: entry.path, problem: 'differs', ...digests(entry.digest, now), ...(first ? { firstDifference: first } : {}) });

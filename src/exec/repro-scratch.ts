@@ -34,7 +34,7 @@ export async function prepareScratch(workspace: string, candidate: ReproCandidat
   try {
     const hasher = new FileHasher(new StatMemo());
     for (const dep of candidate.deps) {
-      const restored = await restoreOutputs(dir, dep.declared, dep.record.outputs, store, hasher);
+      const restored = await restoreOutputs(dir, dep.declared, dep.record, store, hasher);
       if (!restored.ok) throw new Error(`cannot restore the outputs of dependency "${dep.task}": ${restored.error.message}`);
     }
     const writer = new WorkspaceWriter(dir);

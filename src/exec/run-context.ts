@@ -32,6 +32,8 @@ export interface RunContext {
   readonly retryBaseMs: number;
   /** Retries of a task whose manifest entry sets none (`[execution] retry_attempts`). */
   readonly defaultRetries: number;
+  /** Output files and logs up to this size go inside the action record instead of the store. */
+  readonly inlineMax: number;
   readonly interrupt: AbortSignal;
   readonly priority: ReadonlyMap<string, number>;
   /** Result hash of every task that succeeded (or was restored) in this run. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { collectOutputs } from '../cache/collect-outputs.js';
@@ -170,28 +171,36 @@ async function store(
   result: ProcessResult,
   started: number,
 ): Promise<NodeOutcome> {
-  const collected = await collectOutputs(ctx.workspace, spec.name, spec.outputs.map((o) => o.value), ctx.store);
+  const collected = await collectOutputs(ctx.workspace, spec.name, spec.outputs.map((o) => o.value), ctx.store, spec.cache ? ctx.inlineMax : 0);
   if (!collected.ok) return finishFailed(ctx, spec.name, key, collected.error, started, Math.round(result.durationMs));
-  const { entries, stats } = collected.value;
+  const { entries, stats, inline } = collected.value;
   const resultHash = computeResultHash(entries);
   const durationMs = Math.round(result.durationMs);
   if (spec.cache) {
     const logs: { stdout?: FileDigest; stderr?: FileDigest } = {};
     for (const stream of ['stdout', 'stderr'] as const) {
-      if (result[stream].length === 0) continue;
-      const put = await ctx.store.putBuffer(result[stream]);
+      const bytes = result[stream];
+      if (bytes.length === 0) continue;
+      if (bytes.length <= ctx.inlineMax) {
+        const digest = createHash('sha256').update(bytes).digest('hex') as FileDigest;
+        inline[digest] = bytes.toString('base64');
+        logs[stream] = digest;
+        continue;
+      }
+      const put = await ctx.store.putBuffer(bytes);
       if (put.ok) logs[stream] = put.value.digest;
     }
     try {
       // Written last: a record only ever names blobs that are already in the store.
       const action: ActionRecord = {
-        version: 1,
+        version: 2,
         task: spec.name,
         key,
         keyRecord: record,
         resultHash,
         outputs: entries,
         ...logs,
+        ...(Object.keys(inline).length > 0 ? { inline } : {}),
         exitCode: 0,
         durationMs,
         createdAt: eventTime(),

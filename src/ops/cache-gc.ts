@@ -29,8 +29,9 @@
  * takes no lock and deletes nothing.
  */
 import { stat, unlink } from 'node:fs/promises';
+import { storedBlobs } from '../cas/action-cache.js';
 import { withCacheLock } from './cache-lock.js';
-import { referencedBlobs, scanObjects, scanRecordFiles, scanRecords, type RecordEntry } from './cache-scan.js';
+import { scanObjects, scanRecordFiles, scanRecords, type RecordEntry } from './cache-scan.js';
 
 /** Options of {@link gcCache}. */
 export interface GcOptions {
@@ -100,7 +101,7 @@ async function collect(cacheDir: string, opts: GcOptions): Promise<GcReport> {
   const records = await scanRecords(cacheDir);
   const size = new Map(objects.map((o) => [o.digest as string, o]));
   const refs = new Map<string, number>();
-  for (const r of records) for (const d of r.record ? referencedBlobs(r.record) : []) refs.set(d, (refs.get(d) ?? 0) + 1);
+  for (const r of records) for (const d of r.record ? storedBlobs(r.record) : []) refs.set(d, (refs.get(d) ?? 0) + 1);
   const before: GcSizes = {
     objects: objects.length,
     records: records.length,
@@ -121,7 +122,7 @@ async function collect(cacheDir: string, opts: GcOptions): Promise<GcReport> {
   const evictRecord = (r: RecordEntry): void => {
     evict.push(r);
     freed += r.size;
-    for (const d of r.record ? referencedBlobs(r.record) : []) {
+    for (const d of r.record ? storedBlobs(r.record) : []) {
       refs.set(d, (refs.get(d) ?? 1) - 1);
       dropObjectIfUnused(d);
     }
@@ -183,7 +184,7 @@ async function apply(
   }
   // Records written or kept since the scan may name objects the plan meant to delete.
   const needed = new Set<string>();
-  for (const r of await scanRecords(cacheDir)) for (const d of r.record ? referencedBlobs(r.record) : []) needed.add(d);
+  for (const r of await scanRecords(cacheDir)) for (const d of r.record ? storedBlobs(r.record) : []) needed.add(d);
   for (const o of objects) {
     if (needed.has(o.digest)) continue;
     const st = await stat(o.path).catch(() => undefined);

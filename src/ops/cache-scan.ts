@@ -84,14 +84,6 @@ export async function scanRecords(cacheDir: string): Promise<RecordEntry[]> {
   return out;
 }
 
-/** The blobs a record needs: output file contents and the captured stdout/stderr. */
-export function referencedBlobs(record: ActionRecord): FileDigest[] {
-  const out: FileDigest[] = [];
-  for (const o of record.outputs) if (o.kind === 'file' && o.digest !== undefined) out.push(o.digest);
-  if (record.stdout !== undefined) out.push(record.stdout);
-  if (record.stderr !== undefined) out.push(record.stderr);
-  return out;
-}
 
 /** Count and bytes of the files directly in a directory (quarantine dirs). */
 export async function dirUsage(dir: string): Promise<{ files: number; bytes: number }> {

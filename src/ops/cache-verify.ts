@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { ActionCache } from '../cas/action-cache.js';
+import { ActionCache, storedBlobs } from '../cas/action-cache.js';
 import { createDecoder, HEADER_SIZE, loadNatives, parseHeader } from '../cas/codec.js';
 import { ObjectStore } from '../cas/object-store.js';
 import { withCacheLock } from './cache-lock.js';
-import { objectsDir, referencedBlobs, scanObjects, scanRecords } from './cache-scan.js';
+import { objectsDir, scanObjects, scanRecords } from './cache-scan.js';
 
 /** One problem found by {@link verifyCache}. */
 export interface VerifyProblem {
@@ -130,7 +130,7 @@ async function check(cacheDir: string, opts: { repair: boolean; afterObjectScan?
       continue;
     }
     const missing: string[] = [];
-    for (const d of referencedBlobs(r.record)) {
+    for (const d of storedBlobs(r.record)) {
       if (bad.has(d) || (!present.has(d) && !(await lateObject(d)))) missing.push(d);
     }
     if (missing.length === 0) continue;

@@ -22,14 +22,23 @@ export interface RunOpts {
 }
 
 /**
+ * For tests about objects in the store (corruption, gc, backups, object counts): every output
+ * and log becomes an object instead of being kept inline in its action record.
+ */
+export const OBJECTS_ONLY: NodeJS.ProcessEnv = { REPROVM_CACHE_INLINE_MAX_BYTES: '0' };
+
+/**
  * A temp workspace plus the real CLI. Every test gets its own directory, removed by
  * `cleanup()`; nothing is written outside it.
  */
 export class Rig {
   readonly dir: string;
+  /** Environment every run of this rig gets (a run's own `env` wins). */
+  readonly env: NodeJS.ProcessEnv;
 
-  constructor(prefix = 'reprovm-test-') {
+  constructor(prefix = 'reprovm-test-', opts: { readonly env?: NodeJS.ProcessEnv } = {}) {
     this.dir = mkdtempSync(path.join(tmpdir(), prefix));
+    this.env = opts.env ?? {};
   }
 
   path(rel: string): string {
@@ -67,7 +76,7 @@ export class Rig {
   spawn(args: readonly string[], opts: RunOpts = {}): ChildProcess {
     return spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? this.dir,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', REPROVM_RETRY_BACKOFF_MS: '10', ...opts.env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', REPROVM_RETRY_BACKOFF_MS: '10', ...this.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   }
@@ -81,13 +90,13 @@ export class Rig {
  * A maker of rigs that are all removed when the test file ends. Call it at the top level of a
  * test file: `const newRig = rigsRemovedAfter('reprovm-health-');`.
  */
-export function rigsRemovedAfter(prefix: string): () => Rig {
+export function rigsRemovedAfter(prefix: string, opts: { readonly env?: NodeJS.ProcessEnv } = {}): () => Rig {
   const rigs: Rig[] = [];
   after(() => {
     for (const r of rigs) r.cleanup();
   });
   return () => {
-    const r = new Rig(prefix);
+    const r = new Rig(prefix, opts);
     rigs.push(r);
     return r;
   };

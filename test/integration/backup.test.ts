@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { compress, decompress } from 'zstd-napi';
-import { rigsRemovedAfter, statuses, type Rig } from '../helpers/rig.js';
+import { OBJECTS_ONLY, rigsRemovedAfter, statuses, type Rig } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver } from '../helpers/s3rver.js';
 
-const newRig = rigsRemovedAfter('reprovm-backup-');
+const newRig = rigsRemovedAfter('reprovm-backup-', { env: OBJECTS_ONLY }); // backups are about objects
 
 const task = (n: string, content: string): string => `task ${n} {\n  cmd = printf '${content}' > ${n}.txt; echo built ${n}\n  outputs = ${n}.txt\n}\n`;
 type Listed = { name: string; kind: string; parent: string | null; objects: number; problem?: string };

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { collect, rigsRemovedAfter, statuses } from '../helpers/rig.js';
+import { collect, OBJECTS_ONLY, rigsRemovedAfter, statuses } from '../helpers/rig.js';
 
-const newRig = rigsRemovedAfter('reprovm-cache-ops-');
+const newRig = rigsRemovedAfter('reprovm-cache-ops-', { env: OBJECTS_ONLY }); // counts and damages objects
 
 /** A manifest of tasks that each write `kb` KiB of random (incompressible) bytes. */
 function randomTasks(names: readonly string[], kb: number, extra = ''): string {

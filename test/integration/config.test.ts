@@ -43,8 +43,9 @@ describe('configuration (CLI)', () => {
   const run = (args: string[], opts: RunOpts = {}) => rig.run(args, { ...opts, env: { ...env, ...opts.env } });
   const runStarted = (stdout: string) => events(stdout).find((e) => e.type === 'run-started');
 
-  it('a run takes -j and compression from the workspace config file', async () => {
-    rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[execution]\nparallel_jobs = 3\n[cache]\ncompression = lz4\n' });
+  it('a run takes -j, compression and the inline limit from the workspace config file', async () => {
+    // inline_max_bytes = 0: these tiny outputs become objects (by default they stay inside their records).
+    rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[execution]\nparallel_jobs = 3\n[cache]\ncompression = lz4\ninline_max_bytes = 0\n' });
     const r = await run(['--json', 'manifest.txt']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(runStarted(r.stdout)?.jobs, 3);
@@ -58,14 +59,14 @@ describe('configuration (CLI)', () => {
     rig.write({ 'manifest.txt': MANIFEST, 'reprovm.conf': '[execution]\nparallel_jobs = 3\n' });
     assert.equal(runStarted((await run(['--json', '-f', 'manifest.txt'], { env: { REPROVM_JOBS: '5' } })).stdout)?.jobs, 5);
     assert.equal(runStarted((await run(['--json', '-f', '-j', '2', 'manifest.txt'], { env: { REPROVM_JOBS: '5' } })).stdout)?.jobs, 2);
-    rig.write({ 'reprovm.conf': '[cache]\ncompression = lz4\n' });
+    rig.write({ 'reprovm.conf': '[cache]\ncompression = lz4\ninline_max_bytes = 0\n' });
     const none = await run(['--json', '-f', '--cache-dir', 'c2', '--compress', 'none', 'manifest.txt']);
     assert.equal(none.code, 0, none.stderr);
     assert.deepEqual([...new Set(objectCodecs(rig.path('c2')))], [0]);
   });
 
   it('--config FILE works before and after the command, and a relative cache_dir is relative to the file', async () => {
-    rig.write({ 'ws/manifest.txt': MANIFEST, 'conf/my.conf': '[execution]\nparallel_jobs = 4\n[cache]\ncache_dir = ../shared-cache\ncompression = none\n' });
+    rig.write({ 'ws/manifest.txt': MANIFEST, 'conf/my.conf': '[execution]\nparallel_jobs = 4\n[cache]\ncache_dir = ../shared-cache\ncompression = none\ninline_max_bytes = 0\n' });
     const a = await run(['--config', 'conf/my.conf', '--json', 'ws/manifest.txt']);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(runStarted(a.stdout)?.jobs, 4);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { encodeHeader } from '../../src/cas/codec.js';
 import type { RunEvent } from '../../src/events/events.js';
-import { Rig, type RunResult } from '../helpers/rig.js';
+import { OBJECTS_ONLY, Rig, type RunResult } from '../helpers/rig.js';
 
 /* Damaged and forged blobs in a shared directory remote, through the real CLI. */
 
@@ -27,7 +27,7 @@ after(() => {
 });
 
 function machine(): Rig {
-  const rig = new Rig('reprovm-repair-');
+  const rig = new Rig('reprovm-repair-', { env: OBJECTS_ONLY }); // damages blobs
   rigs.push(rig);
   rig.write({ 'manifest.txt': MANIFEST, 'in.txt': 'hello\n' });
   return rig;

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
 import type { RunEvent } from '../../src/events/events.js';
-import { Rig, type RunResult } from '../helpers/rig.js';
+import { OBJECTS_ONLY, Rig, type RunResult } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
 /*
@@ -43,8 +43,8 @@ after(async () => {
   await server.stop();
 });
 
-function machine(): Rig {
-  const rig = new Rig('reprovm-remote-');
+function machine(env: NodeJS.ProcessEnv = {}): Rig {
+  const rig = new Rig('reprovm-remote-', { env });
   rigs.push(rig);
   rig.write({ 'manifest.txt': MANIFEST, 'in.txt': 'hello\n' });
   return rig;
@@ -132,7 +132,8 @@ describe('remote cache on s3rver', () => {
     const endB = restored.evs.at(-1);
     assert.equal(endB?.type === 'run-finished' && endB.summary.remote?.hits, 3);
     assert.equal(warnings(restored.evs).length, 0);
-    assert.ok((await assertLocalCasClean(b)) >= 4);
+    // The large output is an object; the small ones came inside their records.
+    assert.ok((await assertLocalCasClean(b)) >= 1);
 
     // The human summary line carries the remote traffic.
     const c = machine();
@@ -245,7 +246,7 @@ describe('remote cache on s3rver', () => {
   });
 
   test('a directory remote: cache stats --remote and cache verify --remote find corrupt and missing blobs', async () => {
-    const a = machine();
+    const a = machine(OBJECTS_ONLY);
     const dir = a.path('shared-remote');
     assert.equal((await a.run(['cache', 'init-remote', '--remote', dir], { env: baseEnv() })).code, 0);
     await build(a, ['--remote', dir]);

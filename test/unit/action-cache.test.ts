@@ -105,7 +105,7 @@ describe('ActionCache', () => {
     assert.match(bad(withOutput({ path: 'a', kind: 'file', digest: hex('x'), size: -1 }))!, /size/);
     assert.match(bad(withOutput({ path: 'a', kind: 'symlink' }))!, /target/);
     assert.match(bad(withOutput({ path: 'a', kind: 'socket' }))!, /kind/);
-    assert.match(bad({ ...base, version: 2 })!, /version/);
+    assert.match(bad({ ...base, version: 3 })!, /version/);
     assert.match(bad({ ...base, resultHash: 'nope' })!, /resultHash/);
     assert.match(bad({ ...base, stderr: 'zz' })!, /stdout\/stderr/);
     assert.match(bad({ ...base, extra: true })!, /unknown field "extra"/);
@@ -120,6 +120,28 @@ describe('ActionCache', () => {
     await writeFile(recordPath(sampleRecord().key), JSON.stringify({ ...evil, checksum }));
     const got = await cache.get(sampleRecord().key);
     assert.ok(got.kind === 'corrupt' && /safe relative path/.test(got.message));
+  });
+
+  it('checks inline blobs: named by an output or log, base64, the declared size, hashing to their digest', () => {
+    const content = Buffer.from('hello inline\n');
+    const digest = createHash('sha256').update(content).digest('hex') as FileDigest;
+    const good = JSON.parse(JSON.stringify(sampleRecord({
+      version: 2,
+      outputs: [{ path: 'out/a.txt', kind: 'file', digest, size: content.length, mode: 0o644 }],
+      inline: { [digest]: content.toString('base64') },
+    }))) as Record<string, unknown>;
+    assert.equal(recordProblem(good), undefined);
+    const inlineOf = (table: unknown): Record<string, unknown> => ({ ...good, inline: table });
+    assert.match(recordProblem({ ...good, version: 1 })!, /version 2/);
+    assert.match(recordProblem(inlineOf({ [hex('other')]: content.toString('base64') }))!, /not named by any output or log/);
+    assert.match(recordProblem(inlineOf({ [digest]: '!!!!' }))!, /not base64/);
+    assert.match(recordProblem(inlineOf({ [digest]: Buffer.from('hello inlinE\n').toString('base64') }))!, /does not match its digest/);
+    assert.match(recordProblem(inlineOf({ [digest]: Buffer.from('hello').toString('base64') }))!, /has 5 bytes, not 13/);
+    assert.match(recordProblem(inlineOf([]))!, /inline is not an object/);
+    // A log may be inline too; the stdout digest of the sample record has no content of its own.
+    const log = Buffer.from('log line\n');
+    const logDigest = createHash('sha256').update(log).digest('hex');
+    assert.equal(recordProblem({ ...good, stdout: logDigest, inline: { [digest]: content.toString('base64'), [logDigest]: log.toString('base64') } }), undefined);
   });
 
   it('refuses to store an invalid record', async () => {

@@ -200,6 +200,7 @@ async function runWithConfig(
       defaultRetries: settings.defaultRetries,
       fsync: settings.fsync,
       compression: settings.compression,
+      inlineMaxBytes: settings.inlineMaxBytes,
       env: io.env,
       interrupt: interrupt.signal,
       groups,

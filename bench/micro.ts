@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FileHasher, StatMemo } from '../src/hash/file-hasher.js';
 import { assertOk, median, runTimed, sleep } from './measure.js';
@@ -144,4 +144,28 @@ export async function measureStrictOverhead(cli: string, jobs: number, dir: stri
   }
   rmSync(dir, { recursive: true, force: true });
   return result;
+}
+
+/**
+ * The CPU cost of one new small file on the disk the workspaces live on: `n` files of 900 bytes
+ * (the size of an action record), each written to a temp name and renamed into place, as the
+ * cache writes them, in `dir`. Synchronous calls in this process, so `process.cpuUsage()` sees
+ * the kernel time they cost. Reported beside workload (a): a cold build that must create one
+ * cache record per task cannot be faster than the peers by less than this per task.
+ */
+export function measureFileCreation(dir: string, n = 1000): { cpuUsPerFile: number; wallUsPerFile: number } {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const body = Buffer.alloc(900, 0x61);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const tmp = path.join(dir, `.r${i}.tmp`);
+    writeFileSync(tmp, body, { flag: 'wx' });
+    renameSync(tmp, path.join(dir, `r${i}.json`));
+  }
+  const wallUs = (performance.now() - t0) * 1000;
+  const cpu = process.cpuUsage(cpu0);
+  rmSync(dir, { recursive: true, force: true });
+  return { cpuUsPerFile: (cpu.user + cpu.system) / n, wallUsPerFile: wallUs / n };
 }

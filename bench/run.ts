@@ -14,7 +14,7 @@ import { measureRemote, type RemoteResult } from './remote.js';
 import { SPAWN_NOTE, measureSpawn, type SpawnResult } from './spawn.js';
 import { activeChildCount, haveGnuTime, killActiveChildren, median, setScratchDir, sleep, which } from './measure.js';
 import {
-  makeDataFile, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
+  makeDataFile, measureFileCreation, measureHashing, measureNodeStartup, measureStrictOverhead, measureZstd, throughput,
   type HashResult, type StrictResult, type ZstdResult,
 } from './micro.js';
 import {
@@ -101,6 +101,8 @@ interface Micro {
   spawn?: SpawnResult | undefined;
   hash: HashResult | undefined;
   zstd: ZstdResult | undefined;
+  /** Median over 3 rounds of the CPU time of one new small file (temp + rename) in the bench's directory. */
+  fileCreation?: { cpuUsPerFile: number; wallUsPerFile: number } | undefined;
 }
 
 function buildTargets(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: Micro, tools: readonly Tool[]): Target[] {
@@ -189,6 +191,21 @@ function microRows(results: ReadonlyMap<WorkloadId, WorkloadResult>, micro: Micr
     const r = results.get(id);
     const ours = r ? cellMedian(r, 'noop', 'reprovm') : undefined;
     if (ours !== undefined) rows.push({ section: id, name: `reprovm no-op (${id}) / \`node -e 0\``, value: fmtRatio(ours / nodeMs) });
+  }
+  const fc = micro.fileCreation;
+  if (fc) {
+    rows.push({
+      section: 'a',
+      name: 'one new small file (900 B, temp + rename) on the workspaces\' disk: CPU time (kernel + user), median of 3 × 1,000',
+      value: `${fc.cpuUsPerFile.toFixed(0)} µs`,
+    });
+    const a = results.get('a');
+    const ninja = a ? cellMedian(a, 'cold', 'ninja') : undefined;
+    if (ninja !== undefined) {
+      // Two CPUs: 1,000 extra files cost at least half their CPU time in wall time.
+      const floor = ninja + (1000 * fc.cpuUsPerFile) / 1000 / 2;
+      rows.push({ section: 'a', name: 'cold (a) lower bound for any tool that writes one cache record file per task: ninja + 1,000 new files / 2 CPUs', value: `${fmtMs(floor)} = ${fmtRatio(floor / ninja)} ninja` });
+    }
   }
   const h = micro.hash;
   if (h) {
@@ -284,6 +301,13 @@ async function main(): Promise<void> {
 
   const micro: Micro = { node: await measureNodeStartup(cfg.nodeReps, scratch), hash: undefined, zstd: undefined };
   log(`bench: node -e 0: ${fmtMs(median(micro.node.samples))} (median of ${cfg.nodeReps})`);
+
+  if (cfg.only.has('a')) {
+    const rounds = [0, 1, 2].map(() => measureFileCreation(path.join(cfg.runDir, 'file-creation')));
+    const mid = [...rounds].sort((x, y) => x.cpuUsPerFile - y.cpuUsPerFile)[1]!;
+    micro.fileCreation = mid;
+    log(`bench: one new small file (temp + rename): ${mid.cpuUsPerFile.toFixed(0)} µs CPU, ${mid.wallUsPerFile.toFixed(0)} µs wall`);
+  }
 
   const results = new Map<WorkloadId, WorkloadResult>();
   for (const id of WORKLOAD_IDS) {

@@ -23,7 +23,7 @@ await build({
   // Native addons and the cloud SDKs stay in node_modules and load on first use.
   // The same for the server/metrics/backup stacks, which only their own subcommands load.
   external: [
-    'zstd-napi', 'lz4-napi', '@aws-sdk/*', '@google-cloud/*', '@azure/*',
+    'zstd-napi', 'lz4-napi', '@google-cloud/*', '@azure/*',
     'fastify', 'fastify-openapi-glue', '@fastify/*', 'pino', 'prom-client', 'croner', 'tar', 'yaml',
   ],
   // CommonJS dependencies inside an ESM bundle call require() for Node built-ins.

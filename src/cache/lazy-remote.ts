@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { BlobInfo, BlobStore, PutOptions, RequestOptions } from '../remote/blob-store.js';
+import type { BlobInfo, BlobStore, PutOptions, PutOutcome, RequestOptions } from '../remote/blob-store.js';
 import { statePath } from '../state/workspace-state.js';
 
 export class LazyBlobStore implements BlobStore {
@@ -45,12 +45,12 @@ export class LazyBlobStore implements BlobStore {
     return (await this.#get()).get(key, opts);
   }
 
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     return (await this.#get()).put(key, body, opts);
   }
 
   /** The real store's `putFrom` when it has one (a retrying store), else one put of a fresh body. */
-  async putFrom(key: string, open: () => Buffer | Readable | Promise<Buffer | Readable>, opts?: PutOptions & RequestOptions): Promise<void> {
+  async putFrom(key: string, open: () => Buffer | Readable | Promise<Buffer | Readable>, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     const store = (await this.#get()) as BlobStore & { putFrom?: LazyBlobStore['putFrom'] };
     if (store.putFrom) return store.putFrom(key, open, opts);
     return store.put(key, await open(), opts);

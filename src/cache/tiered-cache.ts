@@ -306,8 +306,9 @@ export class RemoteTier {
   }
 
   /**
-   * Lists the remote's blobs once so that a bulk upload (`cache push`) needs no `stat` per blob.
-   * Best effort: when the listing fails, every blob is checked on its own.
+   * Lists the remote's blobs and records once so that a bulk upload (`cache push`) needs no
+   * `stat` per blob or record: one create-only put per missing record. Best effort: when the
+   * listing fails, every blob and record is checked on its own.
    */
   async primePresentBlobs(): Promise<void> {
     if (this.#uploader === undefined) return;
@@ -317,9 +318,14 @@ export class RemoteTier {
         const m = /^cas\/([0-9a-f]{64})$/.exec(b.key);
         if (m?.[1] !== undefined) found.set(m[1], b.size);
       }
-      return found;
+      const records = new Set<string>();
+      for await (const b of this.#o.remote.list('ac/', { signal })) {
+        const m = /^ac\/([0-9a-f]{64})\.json$/.exec(b.key);
+        if (m?.[1] !== undefined) records.add(m[1]);
+      }
+      return { found, records };
     });
-    if (listed.ok) this.#uploader.knownPresent(listed.value);
+    if (listed.ok) this.#uploader.knownPresent(listed.value.found, listed.value.records);
   }
 
   /** Queues a finished task's record for upload (rw mode); returns at once. */

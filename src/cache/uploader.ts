@@ -61,6 +61,8 @@ export class Uploader {
   readonly #listed = new Map<string, number>();
   /** True once a complete listing was taken: a blob not in it is absent, and is put without a `stat`. */
   #listedAll = false;
+  /** Task keys of the records a complete listing found (cache push); undefined: none was made. */
+  #listedRecords: ReadonlySet<string> | undefined;
   /** Blobs whose remote copy failed verification in this process: put again whatever its size. */
   readonly #damaged = new Set<string>();
   #queued = 0;
@@ -94,9 +96,10 @@ export class Uploader {
    * the listing did not show without asking first (at worst a blob another writer uploaded
    * since the listing is uploaded again, with the same bytes).
    */
-  knownPresent(listed: ReadonlyMap<string, number>): void {
+  knownPresent(listed: ReadonlyMap<string, number>, records?: ReadonlySet<string>): void {
     for (const [d, size] of listed) this.#listed.set(d, size);
     this.#listedAll = true;
+    if (records !== undefined) this.#listedRecords = records;
   }
 
   /**
@@ -137,8 +140,14 @@ export class Uploader {
     const started = performance.now();
     // An existing record is never replaced: a writer with a wrong or missing signing key (or a
     // forced re-run that produced other bytes) must not overwrite what the team already shares.
-    // When presence cannot be checked, nothing is put.
-    const existing = await this.#limit.run(() => this.#opts.guard((signal) => this.#opts.remote.stat(acKey(record.key), { signal })));
+    // The put is create-only, which the stores check atomically (s3rver excepted); the stat
+    // before it saves uploading the blobs of a record that is there already, and is skipped
+    // when a listing made for this push just showed the record absent. When presence cannot be
+    // checked, nothing is put.
+    const listed = this.#listedRecords;
+    const existing = listed !== undefined && !listed.has(record.key)
+      ? ({ ok: true, value: undefined } as const)
+      : await this.#limit.run(() => this.#opts.guard((signal) => this.#opts.remote.stat(acKey(record.key), { signal })));
     if (!existing.ok) return false;
     if (existing.value !== undefined) {
       // The record stays; a blob of it that failed verification in this process is put again
@@ -152,9 +161,10 @@ export class Uploader {
     if (sizes.some((s) => s === undefined) || this.#opts.signal?.aborted) return false;
     const body = this.#opts.encodeRecord(record);
     const put = await this.#limit.run(() =>
-      this.#opts.guard((signal) => this.#opts.remote.put(acKey(record.key), body, { size: body.length, contentType: 'application/json', signal })),
+      this.#opts.guard((signal) => this.#opts.remote.put(acKey(record.key), body, { size: body.length, contentType: 'application/json', ifAbsent: true, signal })),
     );
     if (!put.ok) return false;
+    if (put.value === 'exists') return 'present'; // another writer's record arrived first: it stays
     const bytes = body.length + sizes.reduce<number>((a, s) => a + (s ?? 0), 0);
     this.#bytes += body.length;
     this.#opts.onUploaded?.(record, sizes.filter((s) => (s ?? 0) > 0).length, bytes, Math.round(performance.now() - started));

@@ -15,10 +15,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { BlobServiceClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
-import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
+import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
 import { abortError, throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
-import { classifyError, errorKind, type NotFoundMeaning } from './classify-error.js';
+import { classifyError, errorKind, httpStatus, type NotFoundMeaning } from './classify-error.js';
 import { assertValidKey } from './keys.js';
 import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
@@ -114,10 +114,14 @@ class AzureBlobStore implements BlobStore {
     }
   }
 
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     assertValidKey(key);
     throwIfAborted(opts?.signal);
-    const common = { ...signalOpt(opts), blobHTTPHeaders: { blobContentType: opts?.contentType ?? 'application/octet-stream' } };
+    const common = {
+      ...signalOpt(opts),
+      blobHTTPHeaders: { blobContentType: opts?.contentType ?? 'application/octet-stream' },
+      ...(opts?.ifAbsent === true ? { conditions: { ifNoneMatch: '*' } } : {}),
+    };
     try {
       if (Buffer.isBuffer(body) && body.length < SIMPLE_UPLOAD_LIMIT) {
         if (opts?.size !== undefined && opts.size !== body.length) {
@@ -129,12 +133,15 @@ class AzureBlobStore implements BlobStore {
         const stream = Buffer.isBuffer(body) ? NodeReadable.from([body]) : body;
         await this.#blob(key).uploadStream(stream, BLOCK_SIZE, BLOCK_CONCURRENCY, common);
       }
+      return 'stored';
     } catch (e: unknown) {
+      // 409 BlobAlreadyExists (412 from some proxies): the key exists and nothing was written.
+      if (opts?.ifAbsent === true && [409, 412].includes(httpStatus(e) ?? 0)) return 'exists';
       // A commit of another upload of this blob discards our staged, uncommitted blocks, and our
       // own commit then fails with InvalidBlockList. That other writer committed while ours was
       // in flight, so "ours, then immediately replaced by theirs" is a valid outcome: success,
       // provided the blob is really there.
-      if (errorCode(e) === 'InvalidBlockList' && (await this.stat(key, opts).catch(() => undefined)) !== undefined) return;
+      if (errorCode(e) === 'InvalidBlockList' && (await this.stat(key, opts).catch(() => undefined)) !== undefined) return 'stored';
       throw this.#error(e, `put ${key}`, opts, 'no-bucket');
     }
   }

@@ -46,7 +46,18 @@ export interface PutOptions {
   /** Total size when known (lets adapters choose single-shot vs multipart). */
   readonly size?: number;
   readonly contentType?: string;
+  /**
+   * Create only: when the key already exists nothing is written and the put answers `exists`.
+   * The check and the write are one atomic request where the server supports it (S3's
+   * `If-None-Match: *`, GCS's `ifGenerationMatch=0`, Azure's `If-None-Match: *`, an exclusive
+   * link in a directory). Emulators that ignore the condition (s3rver) overwrite, so callers
+   * that must never replace keep their own check before the put where a race matters.
+   */
+  readonly ifAbsent?: boolean;
 }
+
+/** What a put did: wrote the blob, or (with `ifAbsent`) found the key already there. */
+export type PutOutcome = 'stored' | 'exists';
 
 export interface RequestOptions {
   /** Aborts the request (timeouts, cancelled runs). */
@@ -61,8 +72,8 @@ export interface BlobStore {
   stat(key: string, opts?: RequestOptions): Promise<BlobInfo | undefined>;
   /** The blob's bytes as a stream, or undefined when it does not exist. */
   get(key: string, opts?: RequestOptions): Promise<Readable | undefined>;
-  /** Writes the blob (replacing any existing one). The body is a Buffer or a stream. */
-  put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void>;
+  /** Writes the blob (replacing any existing one unless `ifAbsent`). The body is a Buffer or a stream. */
+  put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome>;
   /** Every blob whose key starts with `prefix`, in any order. */
   list(prefix: string, opts?: RequestOptions): AsyncIterable<BlobInfo>;
   /** Deletes the blob; a missing key is not an error. */

@@ -70,6 +70,11 @@ function facts(e: unknown): Facts {
 }
 
 /** The kind an error belongs to (see {@link classifyError}). */
+/** The HTTP status an SDK error carries (anywhere along its `cause` chain), if any. */
+export function httpStatus(e: unknown): number | undefined {
+  return facts(e).status;
+}
+
 export function errorKind(e: unknown, notFound: NotFoundMeaning = 'permanent'): { kind: BlobStoreErrorKind; status?: number } {
   if (e instanceof BlobStoreError) return { kind: e.kind, ...(e.status === undefined ? {} : { status: e.status }) };
   const f = facts(e);

@@ -13,11 +13,11 @@
  * crash are never listed or returned; a torn temp file is simply garbage.
  */
 import { createReadStream, type Stats } from 'node:fs';
-import { mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fsyncDir, isTempName, tempPathFor } from '../util/atomic-write.js';
-import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
+import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
 import { checkedBody } from './checked-body.js';
 import { assertValidKey } from './keys.js';
 import { throwIfAborted } from './abort.js';
@@ -57,7 +57,7 @@ export class DirBlobStore implements BlobStore {
     return checkedBody(file, st.size, `${this.description}: ${key}`, (e) => this.#classify(e, key));
   }
 
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     assertValidKey(key);
     throwIfAborted(opts?.signal);
     await this.#requireRoot();
@@ -85,8 +85,19 @@ export class DirBlobStore implements BlobStore {
       if (opts?.size !== undefined && written !== opts.size) {
         throw new BlobStoreError('integrity', `${this.description}: ${key}: body has ${written} bytes, announced ${opts.size}`);
       }
-      await rename(tmp, dest);
+      if (opts?.ifAbsent === true) {
+        // A hard link fails with EEXIST when the name exists: check and create in one call.
+        try {
+          await link(tmp, dest);
+        } catch (e: unknown) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          await unlink(tmp);
+          return 'exists';
+        }
+        await unlink(tmp);
+      } else await rename(tmp, dest);
       if (this.#fsync) await fsyncDir(dir);
+      return 'stored';
     } catch (e: unknown) {
       await unlink(tmp).catch(() => undefined);
       throw this.#classify(e, key);

@@ -12,10 +12,10 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
-import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
+import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
 import { abortError, throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
-import { classifyError, errorKind, type NotFoundMeaning } from './classify-error.js';
+import { classifyError, errorKind, httpStatus, type NotFoundMeaning } from './classify-error.js';
 import { assertValidKey } from './keys.js';
 import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
@@ -141,7 +141,7 @@ class GcsBlobStore implements BlobStore {
     return out;
   }
 
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     assertValidKey(key);
     throwIfAborted(opts?.signal);
     if (Buffer.isBuffer(body) && opts?.size !== undefined && opts.size !== body.length) {
@@ -154,13 +154,17 @@ class GcsBlobStore implements BlobStore {
       validation: 'crc32c',
       contentType: opts?.contentType ?? 'application/octet-stream',
       metadata: { contentType: opts?.contentType ?? 'application/octet-stream' },
+      // Generation 0 means "no live object": the upload fails with 412 when the key exists.
+      ...(opts?.ifAbsent === true ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
     });
     try {
       const source = Buffer.isBuffer(body) ? [body] : body;
       await pipeline(source, sink, opts?.signal === undefined ? {} : { signal: opts.signal });
       this.#bucketSeen = true;
+      return 'stored';
     } catch (e: unknown) {
       if (opts?.signal?.aborted === true) throw abortError(opts.signal, `${this.description}: put ${key}`);
+      if (opts?.ifAbsent === true && httpStatus(e) === 412) return 'exists';
       throw this.#error(e, `put ${key}`, 'no-bucket');
     }
   }

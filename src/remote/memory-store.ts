@@ -24,6 +24,7 @@ import {
   type BlobStore,
   type BlobStoreErrorKind,
   type PutOptions,
+  type PutOutcome,
   type RequestOptions,
 } from './blob-store.js';
 import { abortableSleep, abortError } from './abort.js';
@@ -161,7 +162,7 @@ export class MemoryBlobStore implements BlobStore {
     return this.#stream(bytes, tail, opts?.signal);
   }
 
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     const fault = await this.#enter('put', key, opts);
     this.#applySimple(fault);
     if (fault?.type === 'reset') {
@@ -172,7 +173,9 @@ export class MemoryBlobStore implements BlobStore {
     if (opts?.size !== undefined && opts.size !== bytes.length) {
       throw new BlobStoreError('integrity', `${this.description}${key}: body has ${bytes.length} bytes, announced ${opts.size}`);
     }
+    if (opts?.ifAbsent === true && this.#blobs.has(key)) return 'exists';
     this.#blobs.set(key, bytes);
+    return 'stored';
   }
 
   async *list(prefix: string, opts?: RequestOptions): AsyncIterable<BlobInfo> {

@@ -20,7 +20,7 @@
  * fails after it yielded entries. The circuit breaker lives above this layer.
  */
 import type { Readable } from 'node:stream';
-import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
+import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
 import { abortError } from './abort.js';
 import { classifyError } from './classify-error.js';
 import { withProgress } from './progress-stream.js';
@@ -107,14 +107,14 @@ export class ResilientBlobStore implements BlobStore {
   }
 
   /** Retried only when `body` is a Buffer; a stream is sent once (see {@link putFrom}). */
-  put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     const rest = putRest(opts);
     if (Buffer.isBuffer(body)) return this.#call('put', key, opts, false, (signal) => this.#inner.put(key, body, { ...rest, signal }));
     return this.#call('put', key, opts, false, (signal, a) => this.#inner.put(key, withProgress(body, a.progress), { ...rest, signal }), 0);
   }
 
   /** A put that can be retried: `open` is called once per attempt for a fresh body. */
-  putFrom(key: string, open: () => Buffer | Readable | Promise<Buffer | Readable>, opts?: PutOptions & RequestOptions): Promise<void> {
+  putFrom(key: string, open: () => Buffer | Readable | Promise<Buffer | Readable>, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     const rest = putRest(opts);
     return this.#call('put', key, opts, false, async (signal, a) => {
       const body = await open();
@@ -275,5 +275,6 @@ function putRest(opts: (PutOptions & RequestOptions) | undefined): PutOptions {
   return {
     ...(opts?.size === undefined ? {} : { size: opts.size }),
     ...(opts?.contentType === undefined ? {} : { contentType: opts.contentType }),
+    ...(opts?.ifAbsent === undefined ? {} : { ifAbsent: opts.ifAbsent }),
   };
 }

@@ -15,10 +15,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { BucketLocationConstraint, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type RequestOptions } from './blob-store.js';
+import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
 import { throwIfAborted } from './abort.js';
 import { checkedBody } from './checked-body.js';
-import { classifyError, errorKind, type NotFoundMeaning } from './classify-error.js';
+import { classifyError, errorKind, httpStatus, type NotFoundMeaning } from './classify-error.js';
 import { assertValidKey } from './keys.js';
 import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
@@ -133,7 +133,7 @@ class S3BlobStore implements BlobStore {
     }
   }
 
-  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts?: PutOptions & RequestOptions): Promise<PutOutcome> {
     assertValidKey(key);
     throwIfAborted(opts?.signal);
     const params = {
@@ -146,12 +146,17 @@ class S3BlobStore implements BlobStore {
         if (opts?.size !== undefined && opts.size !== body.length) {
           throw new BlobStoreError('integrity', `${this.description}: put ${key}: body has ${body.length} bytes, announced ${opts.size}`);
         }
-        await this.#client.send(new this.#sdk.PutObjectCommand({ ...params, Body: body, ContentLength: body.length }), sendOpts(opts));
+        const condition = opts?.ifAbsent === true ? { IfNoneMatch: '*' } : {};
+        await this.#client.send(new this.#sdk.PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length }), sendOpts(opts));
       } else {
+        // Create-only puts are for records, which are small; a large body is never conditional.
         await this.#multipart(params, body, opts?.signal);
       }
       this.#bucketSeen = true;
+      return 'stored';
     } catch (e: unknown) {
+      // 412: the key exists; 409: a concurrent conditional write of the same key won.
+      if (opts?.ifAbsent === true && [412, 409].includes(httpStatus(e) ?? 0)) return 'exists';
       throw this.#error(e, `put ${key}`, 'no-bucket');
     }
   }

@@ -21,6 +21,8 @@ export interface ContractTarget {
   readonly listKeys?: number;
   /** Why concurrent puts of one key cannot be tested on this server (it writes in place). */
   readonly nonAtomicPuts?: string;
+  /** Why create-only puts cannot be tested on this server (it ignores the precondition). */
+  readonly noConditionalPut?: string;
 }
 
 /** Reads a stream fully. */
@@ -156,6 +158,18 @@ export function describeBlobStoreContract(name: string, target: ContractTarget):
         assert.ok(got !== undefined);
         assert.ok(bodies.some((b) => b.equals(got)), `content is none of the writes (length ${got.length})`);
         assert.equal((await listAll(s, 'cas/race')).length, 1);
+      });
+    });
+
+    it('a create-only put stores a new key, and answers "exists" without writing when the key is there', { skip: target.noConditionalPut ?? false }, async () => {
+      await withStore(target, async (s) => {
+        assert.equal(await s.put('ac/once.json', Buffer.from('first'), { ifAbsent: true }), 'stored');
+        assert.equal(await s.put('ac/once.json', Buffer.from('second'), { ifAbsent: true }), 'exists');
+        assert.equal((await getBytes(s, 'ac/once.json'))?.toString(), 'first');
+        // Without the condition a put replaces, as before.
+        assert.equal(await s.put('ac/once.json', Buffer.from('third')), 'stored');
+        assert.equal((await getBytes(s, 'ac/once.json'))?.toString(), 'third');
+        assert.deepEqual((await listAll(s, 'ac/')).map((b) => b.key), ['ac/once.json']);
       });
     });
 

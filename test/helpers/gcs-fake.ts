@@ -2,7 +2,8 @@
  * A fake of the Google Cloud Storage JSON API, serving exactly the routes @google-cloud/storage 7
  * calls for buckets and objects (no GCS emulator can be installed here): bucket create/get/
  * delete, simple multipart and resumable uploads (one request or 308-chunked), metadata,
- * media download with `x-goog-hash`, paged listing, delete. Objects live in memory and are
+ * media download with `x-goog-hash`, paged listing, delete, and the create-only precondition
+ * (`ifGenerationMatch=0`) of simple uploads. Objects live in memory and are
  * replaced atomically when an upload completes. Object JSON carries the md5Hash/crc32c the
  * client checks uploads against.
  */
@@ -106,6 +107,10 @@ export async function startGcsFake(): Promise<GcsFake> {
       if (q.get('uploadType') === 'multipart') {
         const { meta, media } = parseMultipart(body, String(req.headers['content-type'] ?? ''));
         const name = q.get('name') ?? String(meta.name ?? '');
+        // ifGenerationMatch=0: create only (the library's create-if-absent precondition).
+        if (q.get('ifGenerationMatch') === '0' && buckets.get(bucket)?.has(name) === true) {
+          return sendError(res, 412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.');
+        }
         const o = finish(bucket, name, String(meta.contentType ?? 'application/octet-stream'), media);
         return sendJson(res, 200, objectJson(bucket, name, o));
       }

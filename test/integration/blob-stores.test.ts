@@ -38,6 +38,7 @@ interface Server {
   readonly env: NodeJS.ProcessEnv;
   /** Why the concurrent-puts contract case cannot run on this server. */
   readonly nonAtomicPuts?: string;
+  readonly noConditionalPut?: string;
   /** Keys for the paging case and the page size (default 25 keys in pages of 10). */
   readonly paging?: { readonly keys: number; readonly pageSize?: number };
 }
@@ -50,6 +51,7 @@ const SERVERS: readonly Server[] = [
     path: '',
     env: S3RVER_ENV,
     nonAtomicPuts: 's3rver 3.7.1 writes an object in place (no temp file + rename), so concurrent PUTs of one key interleave; S3 itself replaces objects atomically',
+    noConditionalPut: 's3rver 3.7.1 ignores If-None-Match on PUT (it honours it only on GET); S3, MinIO and R2 answer 412',
   },
   { name: 'azurite', scheme: 'azblob', port: () => az?.port ?? 0, path: `/${AZURITE_ACCOUNT}`, env: { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: AZURITE_KEY } },
   // In-process and quick: > 1000 keys with the provider's default page size (1000).
@@ -75,6 +77,7 @@ for (const server of SERVERS) {
       listKeys: server.paging?.keys ?? 25,
       makeMissingBucket: () => open(server, `missing-${next()}`, ''),
       ...(server.nonAtomicPuts === undefined ? {} : { nonAtomicPuts: server.nonAtomicPuts }),
+      ...(server.noConditionalPut === undefined ? {} : { noConditionalPut: server.noConditionalPut }),
     });
   });
 }

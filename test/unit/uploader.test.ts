@@ -81,6 +81,25 @@ test('after a complete listing, listed blobs are skipped and unlisted ones are p
   assert.deepEqual(remote.peek(`cas/${unlisted}`), readFileSync(local.store.objectPath(unlisted)));
 });
 
+test('with the records listed too, a missing record costs one create-only put, and one written since the listing stays', async () => {
+  const local = await setup();
+  const remote = new MemoryBlobStore();
+  const fresh = await recordWith(local, 'fresh', ['f']);
+  const raced = await recordWith(local, 'raced', ['r']);
+  const theirs = Buffer.from('{"someone":"else"}');
+  remote.seed(`ac/${raced.key}.json`, theirs); // arrived after the listing below was made
+  const up = uploader(remote, local);
+  up.knownPresent(new Map(), new Set());
+  up.enqueue(fresh);
+  up.enqueue(raced);
+  const p = await up.flush();
+  assert.equal(remote.calls.stat, 0, 'the listing answered for blobs and records');
+  assert.equal(p.recordsUploaded, 1);
+  assert.equal(p.recordsPresent, 1);
+  assert.deepEqual(remote.peek(`ac/${raced.key}.json`), theirs, 'the create-only put did not replace it');
+  assert.ok(remote.peek(`ac/${fresh.key}.json`));
+});
+
 test('a remote blob of the wrong size (torn by someone else) is replaced', async () => {
   const local = await setup();
   const remote = new MemoryBlobStore();

@@ -87,14 +87,20 @@ export class DirBlobStore implements BlobStore {
       }
       if (opts?.ifAbsent === true) {
         // A hard link fails with EEXIST when the name exists: check and create in one call.
+        // A file system without hard links (some network shares) gets a check, then a rename.
+        let code: string | undefined;
         try {
           await link(tmp, dest);
         } catch (e: unknown) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EEXIST' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+        }
+        if (code === 'EEXIST' || (code !== undefined && (await stat(dest).catch(() => undefined)) !== undefined)) {
           await unlink(tmp);
           return 'exists';
         }
-        await unlink(tmp);
+        if (code === undefined) await unlink(tmp);
+        else await rename(tmp, dest);
       } else await rename(tmp, dest);
       if (this.#fsync) await fsyncDir(dir);
       return 'stored';

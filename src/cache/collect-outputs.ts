@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import type { OutputEntry } from '../cas/action-cache.js';
+import { addInline, type OutputEntry } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { FileDigest } from '../hash/digest.js';
 import { err, ok, type Result } from '../errors/result.js';
@@ -76,10 +76,8 @@ async function storeFile(store: ObjectStore, abs: string, inlineMax: number, inl
   const st = lstatSync(abs);
   if (st.size > SMALL_OUTPUT) return store.putFile(abs);
   const buf = readFileSync(abs);
-  const digest = createHash('sha256').update(buf).digest('hex') as FileDigest;
-  if (inlineMax <= 0 || buf.length > inlineMax) return store.putKnownBuffer(buf, digest);
-  inline[digest] = buf.toString('base64');
-  return ok({ digest, size: buf.length, stored: true });
+  if (inlineMax > 0 && buf.length <= inlineMax) return ok({ digest: addInline(inline, buf), size: buf.length, stored: true });
+  return store.putKnownBuffer(buf, createHash('sha256').update(buf).digest('hex') as FileDigest);
 }
 
 function addEntry(

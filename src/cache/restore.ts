@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { inlineBlob, type ActionRecord, type OutputEntry } from '../cas/action-cache.js';
 import type { ObjectStore } from '../cas/object-store.js';
@@ -7,7 +6,7 @@ import { err, ok, type Result } from '../errors/result.js';
 import type { FileDigest } from '../hash/digest.js';
 import type { FileHasher } from '../hash/file-hasher.js';
 import type { OutputStat } from '../state/workspace-state.js';
-import { tempPathFor } from '../util/atomic-write.js';
+import { replaceFileSync } from '../util/atomic-write.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { outputStat } from './collect-outputs.js';
 import { PathEscapeError, WorkspaceWriter } from './workspace-paths.js';
@@ -28,8 +27,8 @@ export interface RestoreError {
  * others are written atomically by the object store (verified while streaming, so bad bytes
  * never land). Declared output directories are made exact: entries that are not part of the
  * result are removed. Nothing is written outside the workspace or through a symlink. Blobs the
- * record carries inline are written from the record (their digest was checked when it was read,
- * and is checked again here).
+ * record carries inline are written from the record: every reader of a record (ActionCache.get,
+ * the remote parser) has checked their digests already.
  */
 export async function restoreOutputs(
   workspace: string,
@@ -71,8 +70,7 @@ export async function restoreOutputs(
           if (current && !current.isFile()) rmSync(abs, { recursive: true, force: true });
           const inline = inlineBlob(record, digest);
           if (inline !== undefined) {
-            if (sha256(inline) !== digest) return err({ kind: 'corrupt', message: `the inline content of "${entry.path}" does not match its digest` });
-            writeFileAtomicMode(abs, inline, entry.mode ?? 0o644);
+            replaceFileSync(abs, inline, entry.mode ?? 0o644);
             files += 1;
             bytes += inline.length;
             break;
@@ -97,21 +95,6 @@ export async function restoreOutputs(
     .map((e) => outputStat(workspace, e.path))
     .filter((s): s is OutputStat => s !== undefined);
   return ok({ files, bytes, stats });
-}
-
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-/** Writes `bytes` to a temp file beside `abs`, sets `mode`, and renames it over `abs`: never a partial file. */
-function writeFileAtomicMode(abs: string, bytes: Buffer, mode: number): void {
-  const tmp = tempPathFor(abs);
-  try {
-    writeFileSync(tmp, bytes, { flag: 'wx', mode: 0o600 });
-    chmodSync(tmp, mode);
-    renameSync(tmp, abs);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
 }
 
 /** Removes everything under a declared output directory that the result does not contain. */

@@ -77,6 +77,13 @@ const RECORD_KEYS = new Set([
   'version', 'task', 'key', 'keyRecord', 'resultHash', 'outputs', 'stdout', 'stderr', 'inline', 'exitCode', 'durationMs', 'createdAt',
 ]);
 
+/** Adds `bytes` to a record's inline table (see the design note) and returns its digest. */
+export function addInline(table: Record<string, string>, bytes: Buffer): FileDigest {
+  const digest = createHash('sha256').update(bytes).digest('hex') as FileDigest;
+  table[digest] = bytes.toString('base64');
+  return digest;
+}
+
 /** The content of blob `digest` if the record carries it inline (its digest was checked when the record was read). */
 export function inlineBlob(record: Pick<ActionRecord, 'inline'>, digest: string): Buffer | undefined {
   const text = record.inline?.[digest];

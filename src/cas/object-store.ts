@@ -30,12 +30,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { err, ok, type Result } from '../errors/result.js';
 import { isHexDigest, type FileDigest } from '../hash/digest.js';
-import { tempPathFor } from '../util/atomic-write.js';
+import { replaceFileSync, tempPathFor } from '../util/atomic-write.js';
 import { FreshCopies, type FreshCopy } from './fresh-copies.js';
 import { HashPool } from './hash-pool.js';
 import { copyVerified } from './payload-reader.js';
@@ -289,14 +289,10 @@ export class ObjectStore {
    */
   async #restoreFresh(copy: FreshCopy, destAbs: string, mode: number): Promise<number | undefined> {
     if (copy.kind === 'buffer') {
-      const tmp = tempPathFor(destAbs);
       try {
-        writeFileSync(tmp, copy.bytes, { flag: 'wx', mode: 0o600 });
-        chmodSync(tmp, mode);
-        renameSync(tmp, destAbs);
+        replaceFileSync(destAbs, copy.bytes, mode);
         return copy.bytes.length;
       } catch {
-        rmSync(tmp, { force: true });
         return undefined;
       }
     }

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { collectOutputs } from '../cache/collect-outputs.js';
-import type { ActionRecord } from '../cas/action-cache.js';
+import { addInline, type ActionRecord } from '../cas/action-cache.js';
 import { WorkspaceWriter } from '../cache/workspace-paths.js';
 import { eventTime, type CacheLookup, type MissReason, type TaskFailure, type TaskOutputRef } from '../events/events.js';
 import type { FileDigest, ResultHash, TaskKey } from '../hash/digest.js';
@@ -182,9 +181,7 @@ async function store(
       const bytes = result[stream];
       if (bytes.length === 0) continue;
       if (bytes.length <= ctx.inlineMax) {
-        const digest = createHash('sha256').update(bytes).digest('hex') as FileDigest;
-        inline[digest] = bytes.toString('base64');
-        logs[stream] = digest;
+        logs[stream] = addInline(inline, bytes);
         continue;
       }
       const put = await ctx.store.putBuffer(bytes);

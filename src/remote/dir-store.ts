@@ -29,6 +29,31 @@ export interface DirStoreOptions {
 }
 
 /** A directory tree as a blob store; see the module comment. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Moves the finished temp file `tmp` to `dest` unless `dest` exists. A hard link fails with
+ * EEXIST when the name exists, so check and create are one call; a file system without hard
+ * links (some network shares) gets a check, then a rename. `tmp` is gone afterwards.
+ */
+async function installIfAbsent(tmp: string, dest: string): Promise<PutOutcome> {
+  let code = '';
+  await link(tmp, dest).catch((e: unknown) => {
+    code = (e as NodeJS.ErrnoException).code ?? '';
+    if (code !== 'EEXIST' && !NO_HARD_LINKS.has(code)) throw e;
+  });
+  if (code === '') {
+    await unlink(tmp);
+    return 'stored';
+  }
+  if (code === 'EEXIST' || (await stat(dest).catch(() => undefined)) !== undefined) {
+    await unlink(tmp);
+    return 'exists';
+  }
+  await rename(tmp, dest);
+  return 'stored';
+}
+
 export class DirBlobStore implements BlobStore {
   readonly description: string;
   readonly #root: string;
@@ -85,25 +110,9 @@ export class DirBlobStore implements BlobStore {
       if (opts?.size !== undefined && written !== opts.size) {
         throw new BlobStoreError('integrity', `${this.description}: ${key}: body has ${written} bytes, announced ${opts.size}`);
       }
-      if (opts?.ifAbsent === true) {
-        // A hard link fails with EEXIST when the name exists: check and create in one call.
-        // A file system without hard links (some network shares) gets a check, then a rename.
-        let code: string | undefined;
-        try {
-          await link(tmp, dest);
-        } catch (e: unknown) {
-          code = (e as NodeJS.ErrnoException).code;
-          if (code !== 'EEXIST' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
-        }
-        if (code === 'EEXIST' || (code !== undefined && (await stat(dest).catch(() => undefined)) !== undefined)) {
-          await unlink(tmp);
-          return 'exists';
-        }
-        if (code === undefined) await unlink(tmp);
-        else await rename(tmp, dest);
-      } else await rename(tmp, dest);
-      if (this.#fsync) await fsyncDir(dir);
-      return 'stored';
+      const outcome = opts?.ifAbsent === true ? await installIfAbsent(tmp, dest) : (await rename(tmp, dest), 'stored' as const);
+      if (outcome === 'stored' && this.#fsync) await fsyncDir(dir);
+      return outcome;
     } catch (e: unknown) {
       await unlink(tmp).catch(() => undefined);
       throw this.#classify(e, key);

@@ -1,4 +1,4 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -100,6 +100,22 @@ export function writeFileAtomicSync(dest: string, data: Buffer | string, mode = 
   const tmp = tempPathFor(dest);
   try {
     writeFileSync(tmp, data, { mode, flag: 'wx' });
+    renameSync(tmp, dest);
+  } catch (e: unknown) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Puts `data` at `dest` with exactly `mode` (no umask), atomically and without fsync: a temp
+ * file beside it, chmod, rename. For restored outputs, which can always be restored again.
+ */
+export function replaceFileSync(dest: string, data: Buffer, mode: number): void {
+  const tmp = tempPathFor(dest);
+  try {
+    writeFileSync(tmp, data, { flag: 'wx', mode: 0o600 });
+    chmodSync(tmp, mode);
     renameSync(tmp, dest);
   } catch (e: unknown) {
     rmSync(tmp, { force: true });

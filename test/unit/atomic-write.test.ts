@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { fsyncDir, isTempName, tempNamePid, tempPathFor, writeFileAtomic } from '../../src/util/atomic-write.js';
+import { fsyncDir, isTempName, replaceFileSync, tempNamePid, tempPathFor, writeFileAtomic } from '../../src/util/atomic-write.js';
 
 let dir = '';
 beforeEach(async () => {
@@ -42,5 +42,22 @@ describe('atomic-write', () => {
     await mkdir(join(p, 'child'), { recursive: true }); // a non-empty directory cannot be replaced
     await assert.rejects(writeFileAtomic(p, 'x'));
     assert.deepEqual(await readdir(dir), ['occupied']);
+  });
+
+  it('replaceFileSync sets exactly the mode asked for, whatever the umask, and cleans up after a failed rename', async () => {
+    const old = process.umask(0o077);
+    try {
+      const p = join(dir, 'tool.sh');
+      await writeFile(p, 'old');
+      replaceFileSync(p, Buffer.from('#!/bin/sh\n'), 0o755);
+      assert.equal((await stat(p)).mode & 0o777, 0o755);
+      assert.equal(await readFile(p, 'utf8'), '#!/bin/sh\n');
+    } finally {
+      process.umask(old);
+    }
+    const busy = join(dir, 'busy');
+    await mkdir(join(busy, 'child'), { recursive: true });
+    assert.throws(() => replaceFileSync(busy, Buffer.from('x'), 0o644));
+    assert.deepEqual((await readdir(dir)).sort(), ['busy', 'tool.sh']);
   });
 });

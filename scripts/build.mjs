@@ -19,6 +19,9 @@ await build({
   // Smaller source parses faster at start-up; the source map keeps stack traces readable.
   minify: !process.env.NO_MINIFY,
   keepNames: true,
+  // ES module builds first where a package has one (the AWS SDK does): esbuild can drop what
+  // is never imported from those, which it cannot do for CommonJS (see src/remote/s3-sdk.ts).
+  mainFields: ['module', 'main'],
   alias: { 'graceful-fs': './scripts/shims/graceful-fs.cjs' },
   // Native addons and the cloud SDKs stay in node_modules and load on first use.
   // The same for the server/metrics/backup stacks, which only their own subcommands load.

@@ -22,29 +22,16 @@ import { classifyError, errorKind, httpStatus, type NotFoundMeaning } from './cl
 import { assertValidKey } from './keys.js';
 import { describeEndpoint, describeLocation, storeTuning, type RemoteLocation, type RemoteOptions, type StoreTuning } from './remote-options.js';
 
-type S3Sdk = typeof import('@aws-sdk/client-s3');
+type S3Sdk = typeof import('./s3-sdk.js');
 
 /** Bodies at least this large (or of unknown size) are uploaded in parts. */
 const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 const PART_SIZE = 8 * 1024 * 1024;
 const PART_QUEUE = 4;
 
-/**
- * The module's exports whether it was loaded from node_modules (Node gives the named exports of
- * a CommonJS package) or from the CLI bundle, which carries the S3 SDK in a lazily loaded chunk
- * (it loads a third faster than the package's hundreds of files; there the exports sit on
- * `default`). `probe` is one export the module must have.
- */
-function commonJsNamespace<T extends object>(mod: T, probe: keyof T): T {
-  if (mod[probe] !== undefined) return mod;
-  const inner = (mod as { default?: T }).default;
-  if (inner?.[probe] === undefined) throw new Error(`Internal error: the S3 SDK module has no ${String(probe)}`);
-  return inner;
-}
-
 /** Opens an S3 store for `loc` (loads the SDK). */
 export async function openS3Store(loc: RemoteLocation, opts: RemoteOptions): Promise<BlobStore> {
-  const sdk = commonJsNamespace(await import('@aws-sdk/client-s3'), 'S3Client');
+  const sdk = await import('./s3-sdk.js');
   const endpoint = nonEmpty(opts.endpoint) ?? nonEmpty(opts.env.AWS_ENDPOINT_URL_S3) ?? nonEmpty(opts.env.AWS_ENDPOINT_URL);
   const region = nonEmpty(opts.region) ?? nonEmpty(opts.env.AWS_REGION) ?? nonEmpty(opts.env.AWS_DEFAULT_REGION);
   const config: S3ClientConfig = {
@@ -223,7 +210,7 @@ class S3BlobStore implements BlobStore {
   }
 
   async #multipart(params: { Bucket: string; Key: string; ContentType: string }, body: Buffer | Readable, signal: AbortSignal | undefined): Promise<void> {
-    const { Upload } = commonJsNamespace(await import('@aws-sdk/lib-storage'), 'Upload');
+    const { Upload } = await import('@aws-sdk/lib-storage');
     const upload = new Upload({ client: this.#client, params: { ...params, Body: body }, partSize: PART_SIZE, queueSize: PART_QUEUE, leavePartsOnError: false });
     const onAbort = (): void => void upload.abort().catch(() => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });

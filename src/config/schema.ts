@@ -76,7 +76,7 @@ export const CONFIG_SCHEMA = {
     region: { type: str, default: '', doc: 'S3 region; empty = the SDK\'s chain (AWS_REGION, profile), else us-east-1' },
     path_style: { type: bool, default: false, doc: 'S3 path-style addressing (needed by most S3-compatible stores); when not set anywhere it is on whenever an endpoint is given' },
     require_signature: { type: bool, default: false, doc: 'refuse remote action records that are not HMAC-signed with REPROVM_CACHE_SIGNING_KEY' },
-    upload_concurrency: { type: int(1, 256), default: 8, doc: 'uploads in flight at once' },
+    upload_concurrency: { type: int(1, 256), default: 8, doc: 'remote transfers in flight at once, in each direction: uploads, and the downloads of a restore' },
     connect_timeout_seconds: { type: dur, default: 5, doc: 'time to establish a connection to the remote' },
     request_timeout_seconds: { type: dur, default: 60, doc: 'time for one request until its answer (per attempt); a streamed body fails only after this long without progress' },
     retries: { type: int(0, 20), default: 3, doc: 'retries of a transient remote error (5xx, 429, reset), with backoff' },

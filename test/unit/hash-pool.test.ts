@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { HashPool, SLOT_SIZE, type HashJob } from '../../src/cas/hash-pool.js';
+import { HashPool, MAX_JOBS, SLOT_SIZE, type HashJob } from '../../src/cas/hash-pool.js';
 
 async function untilOnWorker(pool: HashPool): Promise<void> {
   pool.warmUp();
@@ -40,11 +40,11 @@ describe('HashPool', () => {
 
   it('limits concurrent jobs and hands out the next one when a job ends', async () => {
     const pool = new HashPool();
-    const jobs = await Promise.all([1, 2, 3, 4].map(() => pool.acquire(0)));
-    let fifth: HashJob | undefined;
+    const jobs = await Promise.all(Array.from({ length: MAX_JOBS }, () => pool.acquire(0)));
+    let fifth: HashJob | undefined; // the job one past the limit
     const waiting = pool.acquire(0).then((j) => (fifth = j));
     await new Promise((r) => setTimeout(r, 20));
-    assert.equal(fifth, undefined, 'fifth job waits');
+    assert.equal(fifth, undefined, 'the job past the limit waits');
     await jobs[0]!.abort();
     await waiting;
     assert.ok(fifth);

@@ -22,14 +22,13 @@
  * ratio's range over the repetitions is reported too, because the machine is shared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
 import { assertOk, median, runTimed } from './measure.js';
 import type { MicroRow, Target } from './report.js';
 import { syncDisk } from './scenarios.js';
+import { getAll, openClient, putAll } from './sdk-loop.mjs';
 
 const CONCURRENCY = 8;
 const S3RVER = fileURLToPath(new URL('../node_modules/s3rver/bin/s3rver.js', import.meta.url));
@@ -101,13 +100,6 @@ function objects(cacheDir: string): [string, string, number][] {
   return [...blobs, ...recs];
 }
 
-async function limited<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
-
 /** The peer program: put, then get every object with CONCURRENCY at once, each a process of its own. Returns [putMs, getMs]. */
 async function peerLoop(endpoint: string, bucket: string, files: readonly [string, string, number][], scratch: string): Promise<[number, number]> {
   mkdirSync(scratch, { recursive: true });
@@ -122,32 +114,15 @@ async function peerLoop(endpoint: string, bucket: string, files: readonly [strin
 
 /** The same loop in this process: put then get every object with CONCURRENCY at once. Returns [putMs, getMs]. */
 async function sdkLoop(endpoint: string, bucket: string, files: readonly [string, string, number][], scratch: string): Promise<[number, number]> {
-  const sdk = await import('@aws-sdk/client-s3');
-  const { Upload } = await import('@aws-sdk/lib-storage');
-  const client = new sdk.S3Client({
-    region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = openClient(endpoint, { accessKeyId: CREDS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDS.AWS_SECRET_ACCESS_KEY });
   try {
-    await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
     syncDisk();
     const t0 = performance.now();
-    await limited(files, CONCURRENCY, async ([key, file, size]) => {
-      if (size >= 16 * 1024 * 1024) {
-        await new Upload({ client, params: { Bucket: bucket, Key: key, Body: createReadStream(file) }, partSize: 8 * 1024 * 1024, queueSize: 4 }).done();
-      } else {
-        const { readFile } = await import('node:fs/promises');
-        await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file) }));
-      }
-    });
+    await putAll(client, bucket, files, CONCURRENCY);
     const putMs = performance.now() - t0;
-    mkdirSync(scratch, { recursive: true });
     syncDisk();
     const t1 = performance.now();
-    await limited(files, CONCURRENCY, async ([key]) => {
-      const got = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
-      await pipeline(got.Body as Readable, createWriteStream(path.join(scratch, key.replace('/', '_'))));
-    });
+    await getAll(client, bucket, files, scratch, CONCURRENCY);
     return [putMs, performance.now() - t1];
   } finally {
     client.destroy();

@@ -41,14 +41,14 @@ describe('HashPool', () => {
   it('limits concurrent jobs and hands out the next one when a job ends', async () => {
     const pool = new HashPool();
     const jobs = await Promise.all(Array.from({ length: MAX_JOBS }, () => pool.acquire(0)));
-    let fifth: HashJob | undefined; // the job one past the limit
-    const waiting = pool.acquire(0).then((j) => (fifth = j));
+    let extra: HashJob | undefined; // the job one past the limit
+    const waiting = pool.acquire(0).then((j) => (extra = j));
     await new Promise((r) => setTimeout(r, 20));
-    assert.equal(fifth, undefined, 'the job past the limit waits');
+    assert.equal(extra, undefined, 'the job past the limit waits');
     await jobs[0]!.abort();
     await waiting;
-    assert.ok(fifth);
-    await Promise.all([...jobs.slice(1), fifth].map((j) => j.digest()));
+    assert.ok(extra);
+    await Promise.all([...jobs.slice(1), extra].map((j) => j.digest()));
     await pool.close();
   });
 

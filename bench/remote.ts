@@ -16,13 +16,19 @@
  *   0.5 s into the run, against the same build without a remote.
  *
  * `sync` runs (untimed) before every timed run, as in the other sections, so that no run pays
- * for the write-back of the one before it.
+ * for the write-back of the one before it. Nor does a run pay for the bench's own clean-up or
+ * for memory the machine filled before (see {@link Scratch} and {@link freshMemory}): on ext4
+ * without a journal the kernel skips inodes freed in the last minutes when it allocates new
+ * ones (fs/ext4/ialloc.c, recently_deleted()), so a run right after the deletion of thousands of
+ * files pays a scan for every file it creates (here 20-40 µs per new file normally, 500-700 µs
+ * after such a deletion); and with the page cache full every page written first costs a
+ * reclaim (here ~2.4 ms per MiB written instead of ~0.2-0.4).
  * Fill, restore and both loops are repeated `reps` times (a fresh bucket and workspace each
  * time, the loops right after reprovm in the same repetition): the figures are medians, and the
  * ratio's range over the repetitions is reported too, because the machine is shared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertOk, median, runTimed } from './measure.js';
@@ -38,10 +44,61 @@ const CREDS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AW
 export interface RemoteResult {
   readonly rows: MicroRow[];
   readonly targets: Target[];
+  readonly notes: string[];
+}
+
+/**
+ * Where the section's workspaces and downloads go when a repetition is done with them. Trees of
+ * many small files are moved aside (one rename) and deleted only when the section ends, so that
+ * no timed run creates its files right after thousands were freed (see the module comment);
+ * trees of a few large files are deleted at once, which frees their page cache.
+ */
+class Scratch {
+  readonly #trash: string;
+  #n = 0;
+
+  constructor(dir: string) {
+    this.#trash = path.join(dir, 'trash');
+    mkdirSync(this.#trash, { recursive: true });
+  }
+
+  discard(dir: string, manyFiles: boolean): void {
+    if (!existsSync(dir)) return;
+    if (manyFiles) renameSync(dir, path.join(this.#trash, String(this.#n++)));
+    else rmSync(dir, { recursive: true, force: true });
+  }
+
+  empty(): void {
+    rmSync(this.#trash, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Once, before the section: write back and drop the page cache (when this process may, i.e. as
+ * root on Linux), then read the programs' files back in, so that the section starts with free
+ * memory and warm programs whatever ran on the machine before. Returns what was done, for the notes.
+ */
+function freshMemory(): string {
+  syncDisk();
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '1');
+  } catch {
+    return 'the page cache could not be dropped (not root): the figures depend on how full it was';
+  }
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const warm = (p: string): void => {
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st?.isDirectory()) for (const name of readdirSync(p)) warm(path.join(p, name));
+    else if (st?.isFile()) readFileSync(p);
+  };
+  for (const p of [process.execPath, path.join(root, 'dist'), path.join(root, 'bin'), path.join(root, 'bench', 'sdk-loop.mjs'), ...['@aws-sdk', '@smithy', 's3rver'].map((m) => path.join(root, 'node_modules', m))]) warm(p);
+  return 'the page cache was written back and dropped once before the section (then node, dist/ and the SDK read back in)';
 }
 
 interface Server {
   readonly endpoint: string;
+  /** s3rver's data directory: a directory per bucket. */
+  readonly dir: string;
   readonly child: ChildProcess;
 }
 
@@ -57,7 +114,7 @@ async function startS3rver(dir: string): Promise<Server> {
     });
     child.on('exit', () => reject(new Error(`s3rver exited: ${out}`)));
   });
-  return { endpoint: `http://127.0.0.1:${port}`, child };
+  return { endpoint: `http://127.0.0.1:${port}`, child, dir };
 }
 
 async function stopServer(s: Server): Promise<void> {
@@ -146,7 +203,7 @@ interface Transfer {
   readonly restoreRatios: number[];
 }
 
-async function transfer(cli: string, dir: string, server: Server, label: string, tasks: readonly string[], jobs: number, reps: number, log: (l: string) => void): Promise<Transfer> {
+async function transfer(cli: string, dir: string, server: Server, scratch: Scratch, label: string, tasks: readonly string[], jobs: number, reps: number, log: (l: string) => void): Promise<Transfer> {
   const a = workspace(path.join(dir, `${label}-a`), tasks);
   assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), 'manifest.txt'], { cwd: a, env: cliEnv() }), `${label}: local build`);
   const files = objects(path.join(a, '.reprovm'));
@@ -170,13 +227,16 @@ async function transfer(cli: string, dir: string, server: Server, label: string,
     const restore = assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), ...remote, 'manifest.txt'], { cwd: b, env: cliEnv(), captureStdout: true }), `${label}: restore`);
     if (!/0 executed/.test(restore.stdout)) throw new Error(`${label}: restore executed tasks: ${restore.stdout}`);
     log(`bench: remote ${label} #${r + 1}: restore ${(restore.ms / 1000).toFixed(2)} s: ${restore.stdout.trim().split('\n').at(-1) ?? ''}`);
-    rmSync(b, { recursive: true, force: true });
+    const many = label === 'small';
+    scratch.discard(b, many);
     const [peerPutMs, peerGetMs] = await peerLoop(server.endpoint, `${bucket}-peer`, files, path.join(dir, `${label}-peer`));
     log(`bench: remote ${label} #${r + 1}: SDK loop program put ${(peerPutMs / 1000).toFixed(2)} s, get ${(peerGetMs / 1000).toFixed(2)} s (${what})`);
-    rmSync(path.join(dir, `${label}-peer`), { recursive: true, force: true });
+    scratch.discard(path.join(dir, `${label}-peer`), many);
     const [sdkPutMs, sdkGetMs] = await sdkLoop(server.endpoint, `${bucket}-sdk`, files, path.join(dir, `${label}-sdk`));
     log(`bench: remote ${label} #${r + 1}: SDK loop in the bench process put ${(sdkPutMs / 1000).toFixed(2)} s, get ${(sdkGetMs / 1000).toFixed(2)} s`);
-    rmSync(path.join(dir, `${label}-sdk`), { recursive: true, force: true });
+    scratch.discard(path.join(dir, `${label}-sdk`), many);
+    // This repetition's buckets are never read again (s3rver keeps a bucket in a directory).
+    for (const name of [bucket, `${bucket}-peer`, `${bucket}-sdk`]) scratch.discard(path.join(server.dir, name), many);
     fills.push(fill.ms);
     restores.push(restore.ms);
     peerPuts.push(peerPutMs);
@@ -224,15 +284,18 @@ const ops = (n: number, ms: number): string => `${(n / (ms / 1000)).toFixed(0)} 
 
 /** Runs the remote scenario; `cli` is bin/reprovm.js, `dir` a scratch directory of this run. */
 export async function measureRemote(cli: string, dir: string, jobs: number, reps: number, log: (l: string) => void): Promise<RemoteResult> {
+  const memory = freshMemory();
+  const scratch = new Scratch(dir);
   const server = await startS3rver(path.join(dir, 's3'));
   const results: Transfer[] = [];
   try {
-    results.push(await transfer(cli, dir, server, 'small', Array.from({ length: 1000 }, (_, i) => small(i)), jobs, reps, log));
-    results.push(await transfer(cli, dir, server, 'large', Array.from({ length: 20 }, (_, i) => large(i)), jobs, reps, log));
+    results.push(await transfer(cli, dir, server, scratch, 'small', Array.from({ length: 1000 }, (_, i) => small(i)), jobs, reps, log));
+    results.push(await transfer(cli, dir, server, scratch, 'large', Array.from({ length: 20 }, (_, i) => large(i)), jobs, reps, log));
   } finally {
     await stopServer(server);
   }
   const dead = await deadRemote(cli, dir, jobs, reps);
+  scratch.empty();
   log(`bench: remote killed mid-run: ${dead.deadMs.toFixed(0)} ms vs local-only ${dead.localMs.toFixed(0)} ms (healthy remote ${dead.aliveMs.toFixed(0)} ms); runs: ${dead.all}`);
   const rows: MicroRow[] = [];
   const targets: Target[] = [];
@@ -256,5 +319,8 @@ export async function measureRemote(cli: string, dir: string, jobs: number, reps
     value: `${(dead.localMs / 1000).toFixed(2)} s / ${(dead.aliveMs / 1000).toFixed(2)} s / ${(dead.deadMs / 1000).toFixed(2)} s`,
   });
   targets.push({ name: 'remote killed mid-run: overhead vs local-only', measured: `${(overhead * 100).toFixed(1)}%`, threshold: '< 10%', pass: overhead < 0.1 });
-  return { rows, targets };
+  const notes = [
+    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. \`sync\` before every timed run; ${memory}; workspaces and downloads of small files are moved aside between runs and deleted when the section ends, large ones deleted at once (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted, and with the page cache full every MiB written costs a reclaim first).`,
+  ];
+  return { rows, targets, notes };
 }

@@ -404,7 +404,7 @@ async function main(): Promise<void> {
           targets: allTargets.filter((t) => t.section === key).map(targetRow),
           workloads: workload ? workloadRows(workload, tools) : [],
           micro: allMicro.filter((r) => r.section === key).map((r) => [r.name, r.value]),
-          notes: key === 'load' ? [LOAD_NOTE] : key === 'spawn' ? [SPAWN_NOTE] : (workload?.notes ?? []).map((n) => `(${key}) ${n}`),
+          notes: key === 'load' ? [LOAD_NOTE] : key === 'spawn' ? [SPAWN_NOTE] : key === 'remote' ? (micro.remote?.notes ?? []) : (workload?.notes ?? []).map((n) => `(${key}) ${n}`),
         };
         return [key, rows];
       }),

@@ -21,19 +21,22 @@ export class PrioritySlots {
       return Promise.resolve(this.#releaser());
     }
     return new Promise((resolve) => {
-      const waiter = { priority, seq: this.#seq++, grant: resolve };
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) {
+          this.#waiters.splice(i, 1);
+          resolve(null);
+        }
+      };
+      // A granted waiter takes its listener off the signal: one run's signal serves every
+      // task, and listeners left behind would pile up (and keep their waiters) until it ends.
+      const grant = (release: (() => void) | null): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(release);
+      };
+      const waiter = { priority, seq: this.#seq++, grant };
       this.#waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i >= 0) {
-            this.#waiters.splice(i, 1);
-            resolve(null);
-          }
-        },
-        { once: true },
-      );
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -16,19 +16,17 @@
  *   0.5 s into the run, against the same build without a remote.
  *
  * `sync` runs (untimed) before every timed run, as in the other sections, so that no run pays
- * for the write-back of the one before it. Nor does a run pay for the bench's own clean-up or
- * for memory the machine filled before (see {@link Scratch} and {@link freshMemory}): on ext4
- * without a journal the kernel skips inodes freed in the last minutes when it allocates new
- * ones (fs/ext4/ialloc.c, recently_deleted()), so a run right after the deletion of thousands of
- * files pays a scan for every file it creates (here 20-40 µs per new file normally, 500-700 µs
- * after such a deletion); and with the page cache full every page written first costs a
- * reclaim (here ~2.4 ms per MiB written instead of ~0.2-0.4).
+ * for the write-back of the one before it. Nor does a run pay for the bench's own clean-up (see
+ * {@link Scratch}): on ext4 without a journal the kernel skips inodes freed in the last minutes
+ * when it allocates new ones (fs/ext4/ialloc.c, recently_deleted()), so a run right after the
+ * deletion of thousands of files pays a scan for every file it creates (here 20-40 µs per new
+ * file normally, 500-700 µs after such a deletion).
  * Fill, restore and both loops are repeated `reps` times (a fresh bucket and workspace each
  * time, the loops right after reprovm in the same repetition): the figures are medians, and the
  * ratio's range over the repetitions is reported too, because the machine is shared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertOk, median, runTimed } from './measure.js';
@@ -71,28 +69,6 @@ class Scratch {
   empty(): void {
     rmSync(this.#trash, { recursive: true, force: true });
   }
-}
-
-/**
- * Once, before the section: write back and drop the page cache (when this process may, i.e. as
- * root on Linux), then read the programs' files back in, so that the section starts with free
- * memory and warm programs whatever ran on the machine before. Returns what was done, for the notes.
- */
-function freshMemory(): string {
-  syncDisk();
-  try {
-    writeFileSync('/proc/sys/vm/drop_caches', '1');
-  } catch {
-    return 'the page cache could not be dropped (not root): the figures depend on how full it was';
-  }
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const warm = (p: string): void => {
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (st?.isDirectory()) for (const name of readdirSync(p)) warm(path.join(p, name));
-    else if (st?.isFile()) readFileSync(p);
-  };
-  for (const p of [process.execPath, path.join(root, 'dist'), path.join(root, 'bin'), path.join(root, 'bench', 'sdk-loop.mjs'), ...['@aws-sdk', '@smithy', 's3rver'].map((m) => path.join(root, 'node_modules', m))]) warm(p);
-  return 'the page cache was written back and dropped once before the section (then node, dist/ and the SDK read back in)';
 }
 
 interface Server {
@@ -284,7 +260,6 @@ const ops = (n: number, ms: number): string => `${(n / (ms / 1000)).toFixed(0)} 
 
 /** Runs the remote scenario; `cli` is bin/reprovm.js, `dir` a scratch directory of this run. */
 export async function measureRemote(cli: string, dir: string, jobs: number, reps: number, log: (l: string) => void): Promise<RemoteResult> {
-  const memory = freshMemory();
   const scratch = new Scratch(dir);
   const server = await startS3rver(path.join(dir, 's3'));
   const results: Transfer[] = [];
@@ -320,7 +295,7 @@ export async function measureRemote(cli: string, dir: string, jobs: number, reps
   });
   targets.push({ name: 'remote killed mid-run: overhead vs local-only', measured: `${(overhead * 100).toFixed(1)}%`, threshold: '< 10%', pass: overhead < 0.1 });
   const notes = [
-    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. \`sync\` before every timed run; ${memory}; workspaces and downloads of small files are moved aside between runs and deleted when the section ends, large ones deleted at once (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted, and with the page cache full every MiB written costs a reclaim first).`,
+    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. \`sync\` before every timed run; workspaces and downloads of small files are moved aside between runs and deleted when the section ends, large ones deleted at once (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted).`,
   ];
   return { rows, targets, notes };
 }

@@ -268,7 +268,7 @@ export class RemoteTier {
     );
     const miss = outcomes.find((o): o is RemoteFetch => typeof o !== 'number');
     if (miss !== undefined) return miss;
-    await actions.put(record);
+    await actions.put(record, { parsed: true }); // parseRemoteRecord checked it (recordProblem)
     this.#o.sink.transfer({ direction: 'download', task, key, blobs: moved, bytes, durationMs: Math.round(performance.now() - started) });
     return { kind: 'hit', record, bytesDownloaded: bytes };
   }

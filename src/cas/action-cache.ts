@@ -253,11 +253,15 @@ export class ActionCache {
     return { kind: 'hit', record: record as unknown as ActionRecord };
   }
 
-  /** Store (or replace) the record for `record.key`. Throws on an invalid record (a bug). */
-  async put(record: ActionRecord): Promise<void> {
+  /**
+   * Store (or replace) the record for `record.key`. Throws on an invalid record (a bug).
+   * `parsed`: the record is plain JSON data (from JSON.parse) that {@link recordProblem} has just
+   * accepted, as an imported remote record is, so the normalisation and the check are not repeated.
+   */
+  async put(record: ActionRecord, opts: { readonly parsed?: boolean } = {}): Promise<void> {
     // Normalise through JSON first so the checksum covers exactly what a reader will parse.
-    const plain = JSON.parse(JSON.stringify(record)) as Record<string, unknown>;
-    const problem = recordProblem(plain);
+    const plain = opts.parsed === true ? (record as unknown as Record<string, unknown>) : (JSON.parse(JSON.stringify(record)) as Record<string, unknown>);
+    const problem = opts.parsed === true ? undefined : recordProblem(plain);
     if (problem !== undefined) throw new Error(`Internal error: invalid action record for ${record.task}: ${problem}`);
     const text = `${JSON.stringify({ ...plain, checksum: checksumOf(plain) }, null, 2)}\n`;
     if (!this.#dirReady) {

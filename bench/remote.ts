@@ -46,10 +46,14 @@ export interface RemoteResult {
 }
 
 /**
- * Where the section's workspaces and downloads go when a repetition is done with them. Trees of
- * many small files are moved aside (one rename) and deleted only when the section ends, so that
- * no timed run creates its files right after thousands were freed (see the module comment);
- * trees of a few large files are deleted at once, which frees their page cache.
+ * Where the section's workspaces, downloads and buckets go once every timed run of a repetition
+ * is done with them. Trees of many small files are moved aside (one rename) and deleted only
+ * when the section ends, so that no timed run creates its files right after thousands were
+ * freed (see the module comment); trees of a few large files are deleted, which frees their
+ * memory for later repetitions. Not between the timed runs of one repetition: on this VM,
+ * writing into memory freed a moment ago is much cheaper than into memory freed seconds before
+ * (which the host has taken back by then: perf shows the kernel's copy into new page-cache
+ * pages as half of a large restore's CPU), so a run right after a deletion would be favoured.
  */
 class Scratch {
   readonly #trash: string;
@@ -203,15 +207,15 @@ async function transfer(cli: string, dir: string, server: Server, scratch: Scrat
     const restore = assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), ...remote, 'manifest.txt'], { cwd: b, env: cliEnv(), captureStdout: true }), `${label}: restore`);
     if (!/0 executed/.test(restore.stdout)) throw new Error(`${label}: restore executed tasks: ${restore.stdout}`);
     log(`bench: remote ${label} #${r + 1}: restore ${(restore.ms / 1000).toFixed(2)} s: ${restore.stdout.trim().split('\n').at(-1) ?? ''}`);
-    const many = label === 'small';
-    scratch.discard(b, many);
     const [peerPutMs, peerGetMs] = await peerLoop(server.endpoint, `${bucket}-peer`, files, path.join(dir, `${label}-peer`));
     log(`bench: remote ${label} #${r + 1}: SDK loop program put ${(peerPutMs / 1000).toFixed(2)} s, get ${(peerGetMs / 1000).toFixed(2)} s (${what})`);
-    scratch.discard(path.join(dir, `${label}-peer`), many);
     const [sdkPutMs, sdkGetMs] = await sdkLoop(server.endpoint, `${bucket}-sdk`, files, path.join(dir, `${label}-sdk`));
     log(`bench: remote ${label} #${r + 1}: SDK loop in the bench process put ${(sdkPutMs / 1000).toFixed(2)} s, get ${(sdkGetMs / 1000).toFixed(2)} s`);
-    scratch.discard(path.join(dir, `${label}-sdk`), many);
-    // This repetition's buckets are never read again (s3rver keeps a bucket in a directory).
+    // Only now, after every timed run of the repetition, so that no run writes into memory another
+    // one just freed (see Scratch). This repetition's buckets are never read again (s3rver keeps a
+    // bucket in a directory).
+    const many = label === 'small';
+    for (const tree of [b, path.join(dir, `${label}-peer`), path.join(dir, `${label}-sdk`)]) scratch.discard(tree, many);
     for (const name of [bucket, `${bucket}-peer`, `${bucket}-sdk`]) scratch.discard(path.join(server.dir, name), many);
     fills.push(fill.ms);
     restores.push(restore.ms);

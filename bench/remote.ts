@@ -299,7 +299,7 @@ export async function measureRemote(cli: string, dir: string, jobs: number, reps
   });
   targets.push({ name: 'remote killed mid-run: overhead vs local-only', measured: `${(overhead * 100).toFixed(1)}%`, threshold: '< 10%', pass: overhead < 0.1 });
   const notes = [
-    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. \`sync\` before every timed run; workspaces and downloads of small files are moved aside between runs and deleted when the section ends, large ones deleted at once (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted).`,
+    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. \`sync\` before every timed run; a repetition's workspaces, downloads and buckets are discarded only after all its timed runs, those of small files moved aside until the section ends (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted; and on this VM writing into memory freed a moment ago is much cheaper than into memory freed seconds before, so no timed run follows a deletion).`,
   ];
   return { rows, targets, notes };
 }

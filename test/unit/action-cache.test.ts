@@ -54,6 +54,17 @@ describe('ActionCache', () => {
     assert.deepEqual(await readdir(join(root, 'cache')), [`${rec.key}.json`], 'no temp files left');
   });
 
+  it('a record put as already parsed (an imported remote record) is written byte for byte as a normal put', async () => {
+    const cache = new ActionCache(root);
+    const rec = sampleRecord();
+    await cache.put(rec);
+    const normal = await readFile(recordPath(rec.key), 'utf8');
+    await cache.remove(rec.key);
+    await cache.put(JSON.parse(JSON.stringify(rec)) as ActionRecord, { parsed: true });
+    assert.equal(await readFile(recordPath(rec.key), 'utf8'), normal);
+    assert.deepEqual(await cache.get(rec.key), { kind: 'hit', record: rec });
+  });
+
   it('replaces and removes records', async () => {
     const cache = new ActionCache(root);
     await cache.put(sampleRecord());

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { PrioritySlots } from '../../src/exec/priority-slots.js';
 import { runGraph, type NodeOutcome } from '../../src/exec/scheduler.js';
@@ -94,7 +95,6 @@ test('priority slots: highest priority waiter first, abort leaves the queue', as
 });
 
 test('priority slots: a granted waiter leaves no abort listener on the signal', async () => {
-  const { EventEmitter } = await import('node:events');
   const listeners = (sig: AbortSignal): number => EventEmitter.getEventListeners(sig, 'abort').length;
   const slots = new PrioritySlots(1);
   const ac = new AbortController();

@@ -35,10 +35,11 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
  * Moves the finished temp file `tmp` to `dest` unless `dest` exists. A hard link fails with
  * EEXIST when the name exists, so check and create are one call; a file system without hard
  * links (some network shares) gets a check, then a rename. `tmp` is gone afterwards.
+ * `linkFile` is fs.link; a test passes one that fails as such a file system does.
  */
-async function installIfAbsent(tmp: string, dest: string): Promise<PutOutcome> {
+export async function installIfAbsent(tmp: string, dest: string, linkFile: typeof link = link): Promise<PutOutcome> {
   let code = '';
-  await link(tmp, dest).catch((e: unknown) => {
+  await linkFile(tmp, dest).catch((e: unknown) => {
     code = (e as NodeJS.ErrnoException).code ?? '';
     if (code !== 'EEXIST' && !NO_HARD_LINKS.has(code)) throw e;
   });

@@ -12,6 +12,7 @@ import { openBlobStore, type RemoteOptions } from '../../src/remote/open-store.j
 import { ResilientBlobStore } from '../../src/remote/resilient-store.js';
 import { describeBlobStoreContract, getBytes, readAllBytes } from '../contract/blob-store-contract.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzuriteHandle } from '../helpers/azurite.js';
+import { startConditionalPutProxy } from '../helpers/conditional-put-proxy.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startGcsFake, type GcsFake } from '../helpers/gcs-fake.js';
 import { CLI } from '../helpers/rig.js';
@@ -81,6 +82,41 @@ for (const server of SERVERS) {
     });
   });
 }
+
+// s3rver ignores If-None-Match on PUT; behind this proxy it answers 412/409 as S3 does, so the
+// adapter's mapping of those answers to 'exists' is tested against real HTTP responses.
+describe('s3rver with S3 conditional writes (proxy): create-only puts', () => {
+  const s3Server = SERVERS[0] as Server;
+  it('stores a new key once; a second create-only put is "exists" (412) and writes nothing', async () => {
+    const proxy = await startConditionalPutProxy(s3Server.port());
+    const s = await open(s3Server, 'contract', `cond${next()}`, proxy.endpoint);
+    try {
+      assert.equal(await s.put('ac/once.json', Buffer.from('first'), { ifAbsent: true }), 'stored');
+      assert.equal(await s.put('ac/once.json', Buffer.from('second'), { ifAbsent: true }), 'exists');
+      assert.equal(proxy.refused.precondition, 1);
+      assert.equal((await getBytes(s, 'ac/once.json'))?.toString(), 'first');
+    } finally {
+      await s.close();
+      await proxy.stop();
+    }
+  });
+
+  it('of several concurrent create-only puts of one key exactly one is "stored" (the rest 409/412), and its content is kept', async () => {
+    const proxy = await startConditionalPutProxy(s3Server.port());
+    const s = await open(s3Server, 'contract', `cond${next()}`, proxy.endpoint);
+    try {
+      const bodies = [1, 2, 3, 4, 5, 6].map((n) => Buffer.from(`record ${n}`));
+      const outcomes = await Promise.all(bodies.map((b) => s.put('ac/race.json', b, { ifAbsent: true })));
+      assert.equal(outcomes.filter((o) => o === 'stored').length, 1, outcomes.join(','));
+      assert.equal(proxy.refused.conflict + proxy.refused.precondition, bodies.length - 1);
+      const winner = bodies[outcomes.indexOf('stored')];
+      assert.equal((await getBytes(s, 'ac/race.json'))?.toString(), winner?.toString());
+    } finally {
+      await s.close();
+      await proxy.stop();
+    }
+  });
+});
 
 function kind(k: BlobStoreError['kind']): (e: unknown) => boolean {
   return (e: unknown) => {

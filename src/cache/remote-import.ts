@@ -26,6 +26,7 @@ import { CodecError, decodeBuffer, HEADER_SIZE, loadNatives, parseHeader, type O
 import type { HashPool } from '../cas/hash-pool.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { FileDigest } from '../hash/digest.js';
+import { createAppendFile, type FileAppender } from '../util/direct-appender.js';
 import { startObjectStream, type StreamTargets } from './stream-import.js';
 
 /** A blob that arrived whole but is not what its name says. Transfer errors are thrown instead. */
@@ -96,11 +97,11 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
   }
   const tmp = store.tempPath();
   const rawTmp = opts.forRestore === true && store.fresh.stagingFiles ? store.tempPath() : undefined;
-  let object: FileHandle | undefined;
+  let object: FileAppender | undefined;
   let raw: FileHandle | undefined;
   let installed = false;
   try {
-    object = await openNew(tmp, 0o444);
+    object = await createAppendFile(tmp, 0o444);
     if (rawTmp !== undefined) raw = await openNew(rawTmp, 0o600);
     const r = await streamVerified(held.chunks, it, body, digest, { object, ...(raw === undefined ? {} : { raw }) }, store.hashPool, opts.expectedSize);
     if (!r.ok) return r;

@@ -1,6 +1,7 @@
 /**
  * The one-pass import of a large remote blob: while the body downloads, its compressed bytes
- * are appended to the object's temp file and, at the same time, decoded into a ring of 1 MiB
+ * are appended to the object's temp file (past the page cache where the file system allows,
+ * see util/direct-appender.ts) and, at the same time, decoded into a ring of 1 MiB
  * slots that are hashed (on the hash pool's worker thread when it is up) and, when a restore
  * follows, written to a staged raw file. So a remote hit writes each byte once per file and
  * decodes and hashes it once, instead of importing the object, then reading, decoding and
@@ -14,68 +15,20 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { CodecError, createStepDecoder, type Natives, type ObjectHeader } from '../cas/codec.js';
 import { SLOT_SIZE, type HashJob, type HashPool } from '../cas/hash-pool.js';
+import type { FileAppender } from '../util/direct-appender.js';
 
 /** Where the bytes go; undefined members are not written. */
 export interface StreamTargets {
   /** The object's temp file: every compressed byte, header included, in order. */
-  readonly object?: FileHandle;
+  readonly object?: FileAppender;
   /** The staged raw file: the decoded bytes. */
   readonly raw?: FileHandle;
 }
-
-/** Append batches of at least this much to the object file (network chunks are 16-64 KiB). */
-const BATCH = 1 << 20;
-/** Batches written at once; more waits (the network then waits too). */
-const WRITES_IN_FLIGHT = 4;
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection is not "unhandled". */
 function settleLater<P extends Promise<unknown>>(p: P): P {
   p.catch(() => undefined);
   return p;
-}
-
-/** Sequential appends of small chunks as batched positional writev calls, a few in flight. */
-class Appender {
-  readonly #fh: FileHandle;
-  readonly #inFlight = new Set<Promise<void>>();
-  #batch: Buffer[] = [];
-  #batchBytes = 0;
-  #pos = 0;
-  #failure: { readonly error: unknown } | undefined;
-
-  constructor(fh: FileHandle) {
-    this.#fh = fh;
-  }
-
-  async append(chunk: Buffer): Promise<void> {
-    this.#batch.push(chunk);
-    this.#batchBytes += chunk.length;
-    if (this.#batchBytes >= BATCH) await this.#write();
-  }
-
-  async end(): Promise<void> {
-    if (this.#batchBytes > 0) await this.#write();
-    await Promise.all(this.#inFlight);
-    if (this.#failure !== undefined) throw this.#failure.error;
-  }
-
-  async #write(): Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure.error;
-    const batch = this.#batch;
-    const pos = this.#pos;
-    this.#pos += this.#batchBytes;
-    this.#batch = [];
-    this.#batchBytes = 0;
-    const p: Promise<void> = this.#fh.writev(batch, pos).then(
-      () => void this.#inFlight.delete(p),
-      (error: unknown) => {
-        this.#inFlight.delete(p);
-        this.#failure ??= { error };
-      },
-    );
-    this.#inFlight.add(p);
-    while (this.#inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.#inFlight);
-  }
 }
 
 /** A hash job without a pool (verification only): two plain slots hashed inline. */
@@ -106,7 +59,7 @@ export interface ObjectStream {
 export async function startObjectStream(natives: Natives, header: ObjectHeader, targets: StreamTargets, pool: HashPool | undefined): Promise<ObjectStream> {
   const decoder = createStepDecoder(natives, header.codec);
   const job = pool === undefined ? inlineJob() : await pool.acquire(header.size);
-  const object = targets.object === undefined ? undefined : new Appender(targets.object);
+  const object = targets.object;
   const raw = targets.raw;
   const busy: Array<Promise<unknown> | undefined> = job.slots.map(() => undefined);
   let slot = 0;
@@ -149,8 +102,7 @@ export async function startObjectStream(natives: Natives, header: ObjectHeader, 
       return { size, digest: await job.digest() };
     },
     async abort() {
-      await Promise.allSettled(busy);
-      await object?.end().catch(() => undefined);
+      await Promise.allSettled(busy); // the object file's writes are waited for by its close()
       await job.abort();
     },
   };

@@ -1,0 +1,227 @@
+/**
+ * Writing a new file front to back that nobody reads soon (a cache object imported from the
+ * remote), past the page cache where the file system allows it (Linux O_DIRECT).
+ *
+ * Why: a remote restore writes every byte twice, once into the workspace (read soon, so through
+ * the page cache) and once into the local CAS (read only by a later restore). The kernel's copy
+ * into fresh page-cache pages was the largest single cost of a large restore on a 2-CPU VM
+ * (perf: ~1.3 ms per MB); a direct write costs a user-space copy into a reused buffer (~0.1 ms
+ * per MB) and leaves the page cache to files that are read. Measured on ext4, 1 GB in 1 MiB
+ * writes: buffered 0.45 s of CPU, direct 0.18 s.
+ *
+ * Direct I/O wants the buffer address, the length and the file offset aligned to the device's
+ * logical block. Chunks are copied into 1 MiB slabs carved from a WebAssembly.Memory (its base
+ * is page-aligned; Node's Buffers are not), written at 1 MiB offsets, the last one padded to
+ * 4 KiB, and the file is then truncated to its real size. Where O_DIRECT is refused (tmpfs,
+ * FUSE and network shares that do not support it, platforms without it, WebAssembly disabled
+ * by --jitless), at open or at the first write, the same writes go through the page cache; the
+ * verdict is kept per directory so later files do not ask again.
+ */
+import { constants } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Offsets and lengths of direct writes are multiples of this (covers 512 B and 4 KiB sectors). */
+export const DIRECT_ALIGN = 4096;
+export const SLAB = 1 << 20;
+/**
+ * Slabs per file: two written while the third fills (a direct write holds a libuv thread until
+ * the device is done, so more in flight would only crowd the thread pool).
+ */
+export const SLABS_PER_RING = 3;
+/** Rings kept for reuse (touching fresh memory costs more than copying into warm memory). */
+const RINGS_KEPT = 8;
+const WASM_PAGE = 64 * 1024;
+
+/** The one WebAssembly API used here (the lib this project compiles against has no WebAssembly types). */
+declare const WebAssembly: { readonly Memory: new (size: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } } | undefined;
+
+/** A file being appended to; see the module comment. */
+export interface FileAppender {
+  /** True while writes bypass the page cache. */
+  readonly direct: boolean;
+  /** Appends a copy of `chunk` (the caller may reuse it once this resolves). */
+  append(chunk: Buffer): Promise<void>;
+  /** Writes what is left, waits for every write and sets the file's size. Throws the first write error. */
+  end(): Promise<void>;
+  /** Closes the file (after end(), or instead of it after a failure). Idempotent. */
+  close(): Promise<void>;
+}
+
+const freeRings: Buffer[][] = [];
+/** Per directory: false once O_DIRECT was refused there. */
+const directRefused = new Set<string>();
+
+function acquireRing(): Buffer[] {
+  const kept = freeRings.pop();
+  if (kept !== undefined) return kept;
+  // Without WebAssembly (--jitless) files are never direct, and any memory will do.
+  if (typeof WebAssembly !== 'object') return Array.from({ length: SLABS_PER_RING }, () => Buffer.allocUnsafeSlow(SLAB));
+  const pages = (SLAB * SLABS_PER_RING) / WASM_PAGE;
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  return Array.from({ length: SLABS_PER_RING }, (_, i) => Buffer.from(memory.buffer, i * SLAB, SLAB));
+}
+
+function releaseRing(ring: Buffer[]): void {
+  if (freeRings.length < RINGS_KEPT) freeRings.push(ring);
+}
+
+/** O_DIRECT where this platform has it and WebAssembly (the aligned memory) is available. */
+function directFlag(): number | undefined {
+  const flag = (constants as { O_DIRECT?: number }).O_DIRECT;
+  return flag !== undefined && flag !== 0 && typeof WebAssembly === 'object' ? flag : undefined;
+}
+
+const isEinval = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'EINVAL';
+
+async function openCreating(path: string, flags: number, mode: number): Promise<FileHandle> {
+  try {
+    return await open(path, flags, mode);
+  } catch (e: unknown) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await mkdir(dirname(path), { recursive: true });
+    return await open(path, flags, mode);
+  }
+}
+
+export interface AppendOptions {
+  /** false: write through the page cache. */
+  readonly direct?: boolean;
+  /** The slabs to copy into instead of pooled aligned ones (tests pass misaligned ones). */
+  readonly slabs?: Buffer[];
+}
+
+/**
+ * Creates `path` (it must not exist; its directory is created if missing) with `mode` and
+ * returns an appender for it. `direct: false` forces writes through the page cache.
+ */
+export async function createAppendFile(path: string, mode: number, opts: AppendOptions = {}): Promise<FileAppender> {
+  if (opts.slabs !== undefined && (opts.slabs.length !== SLABS_PER_RING || opts.slabs.some((b) => b.length !== SLAB))) {
+    throw new RangeError(`an appender takes ${SLABS_PER_RING} slabs of ${SLAB} bytes`);
+  }
+  const base = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+  const flag = opts.direct === false || directRefused.has(dirname(path)) ? undefined : directFlag();
+  if (flag !== undefined) {
+    try {
+      return new SlabAppender(path, await openCreating(path, base | flag, mode), true, opts.slabs);
+    } catch (e: unknown) {
+      if (!isEinval(e)) throw e;
+      directRefused.add(dirname(path));
+    }
+  }
+  return new SlabAppender(path, await openCreating(path, base, mode), false, opts.slabs);
+}
+
+class SlabAppender implements FileAppender {
+  readonly #path: string;
+  #fh: FileHandle;
+  #direct: boolean;
+  /** True once a direct write succeeded on this file: later EINVALs are real errors. */
+  #proven = false;
+  #ring: Buffer[] | undefined;
+  /** The ring goes back to the pool on close (not when the caller gave the slabs). */
+  readonly #pooled: boolean;
+  readonly #busy: Array<Promise<void> | undefined> = Array.from({ length: SLABS_PER_RING }, () => undefined);
+  #slab = 0;
+  #fill = 0;
+  /** Where the current slab goes in the file. */
+  #pos = 0;
+  #failure: { readonly error: unknown } | undefined;
+  #closed = false;
+
+  constructor(path: string, fh: FileHandle, direct: boolean, slabs: Buffer[] | undefined) {
+    this.#ring = slabs ?? acquireRing();
+    this.#pooled = slabs === undefined;
+    this.#path = path;
+    this.#fh = fh;
+    this.#direct = direct;
+  }
+
+  get direct(): boolean {
+    return this.#direct;
+  }
+
+  async append(chunk: Buffer): Promise<void> {
+    const ring = this.#live();
+    let rest = chunk;
+    while (rest.length > 0) {
+      const n = rest.copy(ring[this.#slab] as Buffer, this.#fill);
+      this.#fill += n;
+      rest = rest.subarray(n);
+      if (this.#fill === SLAB) await this.#flush(SLAB);
+    }
+  }
+
+  async end(): Promise<void> {
+    const ring = this.#live();
+    const size = this.#pos + this.#fill;
+    if (this.#fill > 0) {
+      // A direct write of the tail is padded to the alignment, then the file is cut to size.
+      const len = this.#direct ? Math.ceil(this.#fill / DIRECT_ALIGN) * DIRECT_ALIGN : this.#fill;
+      (ring[this.#slab] as Buffer).fill(0, this.#fill, len);
+      await this.#flush(len);
+    }
+    await Promise.all(this.#busy);
+    if (this.#failure !== undefined) throw this.#failure.error;
+    if (this.#direct) await this.#fh.truncate(size);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#busy);
+    const ring = this.#ring;
+    this.#ring = undefined;
+    if (ring !== undefined && this.#pooled) releaseRing(ring);
+    await this.#fh.close();
+  }
+
+  #live(): Buffer[] {
+    if (this.#failure !== undefined) throw this.#failure.error;
+    if (this.#ring === undefined) throw new Error(`${this.#path}: appended to after close`);
+    return this.#ring;
+  }
+
+  /** Writes the first `len` bytes of the current slab and moves to the next free one. */
+  async #flush(len: number): Promise<void> {
+    const buf = (this.#ring as Buffer[])[this.#slab] as Buffer;
+    const pos = this.#pos;
+    if (this.#direct && !this.#proven) {
+      await this.#firstDirectWrite(buf.subarray(0, len), pos);
+    } else {
+      const p: Promise<void> = this.#fh.write(buf, 0, len, pos).then(
+        () => undefined,
+        (error: unknown) => void (this.#failure ??= { error }),
+      );
+      this.#busy[this.#slab] = p;
+    }
+    this.#pos += this.#fill;
+    this.#fill = 0;
+    this.#slab = (this.#slab + 1) % SLABS_PER_RING;
+    await this.#busy[this.#slab]; // never copy into a slab whose write is still running
+    this.#busy[this.#slab] = undefined;
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
+
+  /**
+   * The first direct write runs alone: if the file system refuses it (EINVAL), nothing else
+   * was written, so the file is reopened without O_DIRECT and the write repeated.
+   */
+  async #firstDirectWrite(bytes: Buffer, pos: number): Promise<void> {
+    try {
+      await this.#fh.write(bytes, 0, bytes.length, pos);
+      this.#proven = true;
+    } catch (e: unknown) {
+      if (!isEinval(e)) {
+        this.#failure ??= { error: e };
+        throw e;
+      }
+      directRefused.add(dirname(this.#path));
+      await this.#fh.close();
+      this.#fh = await open(this.#path, constants.O_WRONLY);
+      this.#direct = false;
+      // Buffered from here on: the tail is written without its padding (#fill is its real length).
+      await this.#fh.write(bytes, 0, this.#fill, pos);
+    }
+  }
+}

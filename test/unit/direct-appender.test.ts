@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { createAppendFile, SLAB, SLABS_PER_RING, type AppendOptions } from '../../src/util/direct-appender.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function scratch(root = tmpdir()): string {
+  const d = mkdtempSync(path.join(root, 'reprovm-append-'));
+  dirs.push(d);
+  return d;
+}
+
+/** The file system type of `dir` (Linux: from /proc/self/mountinfo), or undefined. */
+function fsType(dir: string): string | undefined {
+  if (!existsSync('/proc/self/mountinfo')) return undefined;
+  let best: { mount: string; type: string } | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    const mount = pre?.split(' ')[4];
+    const type = post?.split(' ')[0];
+    if (mount === undefined || type === undefined) continue;
+    const inside = dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
+    if (inside && (best === undefined || mount.length >= best.mount.length)) best = { mount, type };
+  }
+  return best?.type;
+}
+
+/** Appends `content` in chunks of `chunk` bytes to a new file; returns the file and whether it went direct. */
+async function write(dir: string, content: Buffer, chunk: number, opts: AppendOptions = {}): Promise<{ file: string; direct: boolean }> {
+  const file = path.join(dir, `f-${content.length}-${chunk}-${Math.random().toString(36).slice(2)}`);
+  const a = await createAppendFile(file, 0o444, opts);
+  try {
+    for (let i = 0; i < content.length; i += chunk) await a.append(content.subarray(i, i + chunk));
+    await a.end();
+    return { file, direct: a.direct };
+  } finally {
+    await a.close();
+  }
+}
+
+const SIZES = [0, 1, 4095, 4096, 4097, SLAB - 1, SLAB, SLAB + 1, 3 * SLAB + 12345, 7 * SLAB];
+const DIRECT_FS = new Set(['ext4', 'xfs', 'btrfs', 'ext3', 'f2fs']);
+
+test('every size and chunking is written byte for byte, with the requested mode; on ext4/xfs/btrfs past the page cache', async () => {
+  const dir = scratch();
+  const content = randomBytes(7 * SLAB + 1);
+  for (const size of SIZES) {
+    for (const chunk of [7001, 65536, SLAB + 3, Math.max(1, size)]) {
+      const { file, direct } = await write(dir, content.subarray(0, size), chunk);
+      assert.equal(statSync(file).size, size, `size ${size}, chunks of ${chunk}`);
+      assert.ok(readFileSync(file).equals(content.subarray(0, size)), `content of ${size} in chunks of ${chunk}`);
+      assert.equal(statSync(file).mode & 0o777, 0o444);
+      if (process.platform === 'linux' && DIRECT_FS.has(fsType(dir) ?? '')) assert.equal(direct, true, `${fsType(dir)} takes O_DIRECT`);
+    }
+  }
+});
+
+test('direct: false writes through the page cache, same bytes', async () => {
+  const content = randomBytes(2 * SLAB + 77);
+  const { file, direct } = await write(scratch(), content, 65536, { direct: false });
+  assert.equal(direct, false);
+  assert.ok(readFileSync(file).equals(content));
+});
+
+// tmpfs refuses O_DIRECT at open before Linux 6.6 and takes it since: the bytes are right either way.
+test('on tmpfs the bytes are right whether it takes O_DIRECT or refuses it at open', { skip: fsType('/dev/shm') === 'tmpfs' ? false : 'no tmpfs at /dev/shm' }, async () => {
+  const dir = scratch('/dev/shm');
+  for (const size of [4097, 3 * SLAB + 5]) {
+    const content = randomBytes(size);
+    const { file } = await write(dir, content, 65536);
+    assert.equal(statSync(file).size, size);
+    assert.ok(readFileSync(file).equals(content));
+  }
+});
+
+test('where the kernel refuses the first direct write (EINVAL), it is repeated buffered, and the directory is not asked again', { skip: process.platform === 'linux' && DIRECT_FS.has(fsType(tmpdir()) ?? '') ? false : 'needs a Linux file system that takes O_DIRECT' }, async () => {
+  const dir = scratch();
+  // Slabs 16 bytes off a page boundary: a direct write from them is refused with EINVAL.
+  const backing = Buffer.allocUnsafeSlow(SLABS_PER_RING * SLAB + 4096);
+  const misaligned = Array.from({ length: SLABS_PER_RING }, (_, i) => backing.subarray(16 + i * SLAB, 16 + (i + 1) * SLAB));
+  for (const size of [5000, 2 * SLAB + 9]) {
+    const content = randomBytes(size);
+    const { file, direct } = await write(scratch(), content, 65536, { slabs: misaligned.map((b) => b) });
+    assert.equal(direct, false, `${size}: fell back`);
+    assert.equal(statSync(file).size, size);
+    assert.ok(readFileSync(file).equals(content), `${size}: content after the fallback`);
+  }
+  const first = await write(dir, randomBytes(100), 100, { slabs: misaligned });
+  assert.equal(first.direct, false);
+  const later = await write(dir, randomBytes(SLAB + 1), 65536);
+  assert.equal(later.direct, false, 'the refusal is remembered for the directory');
+});
+
+test('an existing file is not overwritten; a missing directory is created', async () => {
+  const dir = scratch();
+  const { file } = await write(dir, Buffer.from('first'), 5);
+  await assert.rejects(createAppendFile(file, 0o444), { code: 'EEXIST' });
+  assert.equal(readFileSync(file, 'utf8'), 'first');
+  const deep = path.join(dir, 'a', 'b', 'c');
+  const a = await createAppendFile(deep, 0o600);
+  await a.append(Buffer.from('x'));
+  await a.end();
+  await a.close();
+  assert.equal(readFileSync(deep, 'utf8'), 'x');
+});
+
+test('appending after close is an error; close twice is harmless', async () => {
+  const a = await createAppendFile(path.join(scratch(), 'f'), 0o600);
+  await a.close();
+  await a.close();
+  await assert.rejects(a.append(Buffer.from('x')), /after close/);
+});

@@ -189,7 +189,7 @@ class SlabAppender implements FileAppender {
     if (this.#direct && !this.#proven) {
       await this.#firstDirectWrite(buf.subarray(0, len), pos);
     } else {
-      const p: Promise<void> = this.#fh.write(buf, 0, len, pos).then(
+      const p: Promise<void> = this.#write(buf, len, pos).then(
         () => undefined,
         (error: unknown) => void (this.#failure ??= { error }),
       );
@@ -209,7 +209,7 @@ class SlabAppender implements FileAppender {
    */
   async #firstDirectWrite(bytes: Buffer, pos: number): Promise<void> {
     try {
-      await this.#fh.write(bytes, 0, bytes.length, pos);
+      await this.#write(bytes, bytes.length, pos);
       this.#proven = true;
     } catch (e: unknown) {
       if (!isEinval(e)) {
@@ -221,7 +221,13 @@ class SlabAppender implements FileAppender {
       this.#fh = await open(this.#path, constants.O_WRONLY);
       this.#direct = false;
       // Buffered from here on: the tail is written without its padding (#fill is its real length).
-      await this.#fh.write(bytes, 0, this.#fill, pos);
+      await this.#write(bytes, this.#fill, pos);
     }
+  }
+
+  /** One positional write; a short one (the disk filled up mid-write) is an error, never a hole. */
+  async #write(buf: Buffer, len: number, pos: number): Promise<void> {
+    const { bytesWritten } = await this.#fh.write(buf, 0, len, pos);
+    if (bytesWritten !== len) throw Object.assign(new Error(`${this.#path}: short write (${bytesWritten} of ${len} bytes at ${pos})`), { code: 'ENOSPC' });
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,4 +117,25 @@ test('appending after close is an error; close twice is harmless', async () => {
   await a.close();
   await a.close();
   await assert.rejects(a.append(Buffer.from('x')), /after close/);
+});
+
+test('a full disk is an error (ENOSPC) from append or end, not a quiet success', { skip: process.platform === 'linux' && process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, async (t) => {
+  const mnt = scratch();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'ignore' });
+  } catch {
+    t.skip('mount refused');
+    return;
+  }
+  try {
+    const a = await createAppendFile(path.join(mnt, 'f'), 0o600);
+    const failed = (async () => {
+      for (let i = 0; i < 4; i++) await a.append(randomBytes(SLAB));
+      await a.end();
+    })();
+    await assert.rejects(failed, { code: 'ENOSPC' });
+    await a.close();
+  } finally {
+    execFileSync('umount', [mnt], { stdio: 'ignore' });
+  }
 });

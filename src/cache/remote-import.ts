@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CodecError, decodeBuffer, HEADER_SIZE, loadNatives, parseHeader, type ObjectHeader } from '../cas/codec.js';
@@ -27,6 +27,7 @@ import type { HashPool } from '../cas/hash-pool.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { FileDigest } from '../hash/digest.js';
 import { createAppendFile, type FileAppender } from '../util/direct-appender.js';
+import { openCreatingParent } from '../util/fs.js';
 import { startObjectStream, type StreamTargets } from './stream-import.js';
 
 /** A blob that arrived whole but is not what its name says. Transfer errors are thrown instead. */
@@ -102,7 +103,7 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
   let installed = false;
   try {
     object = await createAppendFile(tmp, 0o444);
-    if (rawTmp !== undefined) raw = await openNew(rawTmp, 0o600);
+    if (rawTmp !== undefined) raw = await openCreatingParent(rawTmp, 'wx', 0o600);
     const r = await streamVerified(held.chunks, it, body, digest, { object, ...(raw === undefined ? {} : { raw }) }, store.hashPool, opts.expectedSize);
     if (!r.ok) return r;
     await object.close();
@@ -122,16 +123,6 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
 
 /** Blobs up to this size (compressed) are verified in memory before anything is written. */
 const IN_MEMORY_MAX = 1 << 20;
-
-async function openNew(tmp: string, mode: number): Promise<FileHandle> {
-  try {
-    return await open(tmp, 'wx', mode);
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    await mkdir(dirname(tmp), { recursive: true });
-    return await open(tmp, 'wx', mode);
-  }
-}
 
 function writeNewSync(tmp: string, bytes: Buffer): void {
   try {

@@ -18,8 +18,9 @@
  * verdict is kept per directory so later files do not ask again.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { openCreatingParent } from './fs.js';
 
 /** Offsets and lengths of direct writes are multiples of this (covers 512 B and 4 KiB sectors). */
 export const DIRECT_ALIGN = 4096;
@@ -49,7 +50,7 @@ export interface FileAppender {
 }
 
 const freeRings: Buffer[][] = [];
-/** Per directory: false once O_DIRECT was refused there. */
+/** Directories where O_DIRECT was refused: later files there are buffered from the start. */
 const directRefused = new Set<string>();
 
 function acquireRing(): Buffer[] {
@@ -74,16 +75,6 @@ function directFlag(): number | undefined {
 
 const isEinval = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'EINVAL';
 
-async function openCreating(path: string, flags: number, mode: number): Promise<FileHandle> {
-  try {
-    return await open(path, flags, mode);
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    await mkdir(dirname(path), { recursive: true });
-    return await open(path, flags, mode);
-  }
-}
-
 export interface AppendOptions {
   /** false: write through the page cache. */
   readonly direct?: boolean;
@@ -103,13 +94,13 @@ export async function createAppendFile(path: string, mode: number, opts: AppendO
   const flag = opts.direct === false || directRefused.has(dirname(path)) ? undefined : directFlag();
   if (flag !== undefined) {
     try {
-      return new SlabAppender(path, await openCreating(path, base | flag, mode), true, opts.slabs);
+      return new SlabAppender(path, await openCreatingParent(path, base | flag, mode), true, opts.slabs);
     } catch (e: unknown) {
       if (!isEinval(e)) throw e;
       directRefused.add(dirname(path));
     }
   }
-  return new SlabAppender(path, await openCreating(path, base, mode), false, opts.slabs);
+  return new SlabAppender(path, await openCreatingParent(path, base, mode), false, opts.slabs);
 }
 
 class SlabAppender implements FileAppender {

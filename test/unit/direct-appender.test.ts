@@ -88,7 +88,7 @@ test('where the kernel refuses the first direct write (EINVAL), it is repeated b
   const misaligned = Array.from({ length: SLABS_PER_RING }, (_, i) => backing.subarray(16 + i * SLAB, 16 + (i + 1) * SLAB));
   for (const size of [5000, 2 * SLAB + 9]) {
     const content = randomBytes(size);
-    const { file, direct } = await write(scratch(), content, 65536, { slabs: misaligned.map((b) => b) });
+    const { file, direct } = await write(scratch(), content, 65536, { slabs: misaligned });
     assert.equal(direct, false, `${size}: fell back`);
     assert.equal(statSync(file).size, size);
     assert.ok(readFileSync(file).equals(content), `${size}: content after the fallback`);

@@ -57,6 +57,8 @@ export class Uploader {
   /** Per digest: the bytes this run uploaded for it (0 when it was already there), or undefined when it failed. */
   readonly #blobs = new Map<string, Promise<number | undefined>>();
   readonly #pending = new Set<Promise<void>>();
+  /** Woken whenever a queued record is done (see {@link flush}). */
+  #onDone: (() => void)[] = [];
   /** Blobs known to be present remotely with their sizes (from one listing), so no `stat` is needed. */
   readonly #listed = new Map<string, number>();
   /** True once a complete listing was taken: a blob not in it is absent, and is put without a `stat`. */
@@ -123,14 +125,20 @@ export class Uploader {
         else if (ok) this.#uploaded += 1;
         else this.#dropped += 1;
         this.#pending.delete(p);
+        const waiting = this.#onDone;
+        this.#onDone = [];
+        for (const wake of waiting) wake();
       });
     this.#pending.add(p);
   }
 
   /** Waits until every queued record is uploaded or dropped; `onProgress` is called as they finish. */
   async flush(onProgress?: (p: UploadProgress) => void): Promise<UploadProgress> {
+    // Woken by each record as it finishes. Not `Promise.race(pending)` in a loop: every race
+    // adds a reaction to each pending promise, which for a push of n records is n²/2 reactions
+    // (half a second of CPU for 1,000 records).
     while (this.#pending.size > 0) {
-      await Promise.race(this.#pending);
+      await new Promise<void>((resolve) => this.#onDone.push(resolve));
       onProgress?.(this.progress);
     }
     return this.progress;

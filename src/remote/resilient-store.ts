@@ -21,7 +21,7 @@
  */
 import type { Readable } from 'node:stream';
 import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
-import { abortError } from './abort.js';
+import { abortError, followAbort } from './abort.js';
 import { classifyError } from './classify-error.js';
 import { withProgress } from './progress-stream.js';
 
@@ -213,11 +213,11 @@ export class ResilientBlobStore implements BlobStore {
     const requestMs = this.#k.requestMs;
     const total = setTimeout(() => fire(moved ? `no progress within ${requestMs} ms` : `no complete answer within ${requestMs} ms`)(), requestMs);
     let first = answerDeadline ? setTimeout(fire(`no answer within ${this.#k.connectMs} ms`), this.#k.connectMs) : undefined;
-    // AbortSignal.any, not a listener on the caller's signal: one run-wide signal is shared by
-    // many concurrent calls, and listeners on it would pile up (and warn past ten).
-    const signal = caller === undefined ? ctl.signal : AbortSignal.any([caller, ctl.signal]);
+    // The caller's signal (one run-wide signal is shared by many concurrent calls) aborts this
+    // attempt through followAbort: one listener on it for all of them, not one each.
+    const unfollow = caller === undefined ? undefined : followAbort(caller, ctl);
     return {
-      signal,
+      signal: ctl.signal,
       answered: () => {
         clearTimeout(first);
         first = undefined;
@@ -229,6 +229,7 @@ export class ResilientBlobStore implements BlobStore {
       done: () => {
         clearTimeout(first);
         clearTimeout(total);
+        unfollow?.();
       },
     };
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { BlobStoreError } from '../../src/remote/blob-store.js';
@@ -151,6 +152,7 @@ describe('ResilientBlobStore', () => {
       assert.ok(all.every((x) => x));
       await new Promise((r) => setImmediate(r));
       assert.deepEqual(warnings, []);
+      assert.ok(getEventListeners(ctl.signal, 'abort').length <= 1, 'one listener for all the calls');
     } finally {
       process.off('warning', onWarning);
     }

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import { test } from 'node:test';
+import { followAbort } from '../../src/remote/abort.js';
+
+test('a follower is aborted with the signal\'s reason; one listener on the signal however many follow it', () => {
+  const run = new AbortController();
+  const followers = Array.from({ length: 50 }, () => new AbortController());
+  for (const c of followers) followAbort(run.signal, c);
+  assert.equal(getEventListeners(run.signal, 'abort').length, 1);
+  const reason = new Error('interrupted');
+  run.abort(reason);
+  for (const c of followers) {
+    assert.equal(c.signal.aborted, true);
+    assert.equal(c.signal.reason, reason);
+  }
+});
+
+test('a follower that stopped following is not aborted', async () => {
+  const run = new AbortController();
+  const kept = new AbortController();
+  const left = new AbortController();
+  followAbort(run.signal, kept);
+  const unfollow = followAbort(run.signal, left);
+  unfollow();
+  unfollow(); // twice is harmless
+  run.abort();
+  assert.equal(kept.signal.aborted, true);
+  assert.equal(left.signal.aborted, false);
+});
+
+test('following a signal that already fired aborts at once', () => {
+  const run = new AbortController();
+  run.abort('gone');
+  const c = new AbortController();
+  followAbort(run.signal, c);
+  assert.equal(c.signal.aborted, true);
+  assert.equal(c.signal.reason, 'gone');
+  assert.equal(getEventListeners(run.signal, 'abort').length, 0);
+});
+
+test('a follower aborted on its own does not abort the signal or the other followers', () => {
+  const run = new AbortController();
+  const a = new AbortController();
+  const b = new AbortController();
+  followAbort(run.signal, a);
+  followAbort(run.signal, b);
+  a.abort();
+  assert.equal(run.signal.aborted, false);
+  assert.equal(b.signal.aborted, false);
+});

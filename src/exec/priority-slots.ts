@@ -3,6 +3,8 @@
  * It limits how many commands run at once (`-j`) while letting cache checks and restores
  * proceed without a slot, and it is how critical-path ordering takes effect.
  */
+import { onAbort } from '../util/abort-fanout.js';
+
 export class PrioritySlots {
   #free: number;
   #seq = 0;
@@ -21,22 +23,25 @@ export class PrioritySlots {
       return Promise.resolve(this.#releaser());
     }
     return new Promise((resolve) => {
-      const onAbort = (): void => {
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) {
-          this.#waiters.splice(i, 1);
-          resolve(null);
-        }
-      };
-      // A granted waiter takes its listener off the signal: one run's signal serves every
-      // task, and listeners left behind would pile up (and keep their waiters) until it ends.
+      // A granted waiter stops waiting for the signal: one run's signal serves every task, and
+      // callbacks left behind would pile up (and keep their waiters) until it ends. onAbort,
+      // not a listener each: up to one waiter per task waits at once.
+      let unsubscribe = (): void => undefined;
       const grant = (release: (() => void) | null): void => {
-        signal?.removeEventListener('abort', onAbort);
+        unsubscribe();
         resolve(release);
       };
       const waiter = { priority, seq: this.#seq++, grant };
       this.#waiters.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) {
+        unsubscribe = onAbort(signal, () => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) {
+            this.#waiters.splice(i, 1);
+            resolve(null);
+          }
+        });
+      }
     });
   }
 

@@ -41,33 +41,3 @@ export function abortableSleep(ms: number, signal: AbortSignal | undefined): Pro
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
-
-/** Controllers that follow a signal (see {@link followAbort}), by that signal. */
-const followers = new WeakMap<AbortSignal, Set<AbortController>>();
-
-/**
- * Aborts `ctl` (with the same reason) when `signal` fires, until the returned function is
- * called. However many controllers follow one signal, the signal has one listener: a run-wide
- * signal is followed by every request of the run, thousands of them, often hundreds at once.
- * `AbortSignal.any([signal, ctl.signal])` would do the same at ~15 µs of CPU per request, and
- * each composite it makes lives on until garbage collection.
- */
-export function followAbort(signal: AbortSignal, ctl: AbortController): () => void {
-  if (signal.aborted) {
-    ctl.abort(signal.reason);
-    return () => undefined;
-  }
-  let set = followers.get(signal);
-  if (set === undefined) {
-    const created = new Set<AbortController>();
-    followers.set(signal, created);
-    signal.addEventListener('abort', () => {
-      for (const c of created) c.abort(signal.reason);
-      created.clear();
-    }, { once: true });
-    set = created;
-  }
-  const mine = set;
-  mine.add(ctl);
-  return () => void mine.delete(ctl);
-}

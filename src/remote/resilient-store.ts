@@ -20,8 +20,9 @@
  * fails after it yielded entries. The circuit breaker lives above this layer.
  */
 import type { Readable } from 'node:stream';
+import { followAbort } from '../util/abort-fanout.js';
 import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type PutOutcome, type RequestOptions } from './blob-store.js';
-import { abortError, followAbort } from './abort.js';
+import { abortError } from './abort.js';
 import { classifyError } from './classify-error.js';
 import { withProgress } from './progress-stream.js';
 

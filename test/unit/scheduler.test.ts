@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { PrioritySlots } from '../../src/exec/priority-slots.js';
 import { runGraph, type NodeOutcome } from '../../src/exec/scheduler.js';
+import { waitingOn } from '../../src/util/abort-fanout.js';
 
 const deps: Record<string, string[]> = { a: [], b: ['a'], c: ['a'], d: ['b', 'c'], e: [] };
 const order = ['a', 'b', 'c', 'e', 'd'];
@@ -94,14 +95,15 @@ test('priority slots: highest priority waiter first, abort leaves the queue', as
   assert.deepEqual(got, ['high', 'low']);
 });
 
-test('priority slots: a granted waiter leaves no abort listener on the signal', async () => {
+test('priority slots: waiters share one abort listener, and a granted waiter leaves nothing behind', async () => {
   const listeners = (sig: AbortSignal): number => EventEmitter.getEventListeners(sig, 'abort').length;
   const slots = new PrioritySlots(1);
   const ac = new AbortController();
   const first = await slots.acquire(0, ac.signal);
   const waiting = Array.from({ length: 5 }, () => slots.acquire(0, ac.signal));
-  assert.equal(listeners(ac.signal), 5);
+  assert.equal(listeners(ac.signal), 1);
+  assert.equal(waitingOn(ac.signal), 5);
   first?.();
   for (const w of waiting) (await w)?.();
-  assert.equal(listeners(ac.signal), 0);
+  assert.equal(waitingOn(ac.signal), 0);
 });

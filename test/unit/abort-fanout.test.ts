@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
-import { followAbort } from '../../src/remote/abort.js';
+import { followAbort, onAbort, waitingOn } from '../../src/util/abort-fanout.js';
 
 test('a follower is aborted with the signal\'s reason; one listener on the signal however many follow it', () => {
   const run = new AbortController();
@@ -24,6 +24,7 @@ test('a follower that stopped following is not aborted', async () => {
   const unfollow = followAbort(run.signal, left);
   unfollow();
   unfollow(); // twice is harmless
+  assert.equal(waitingOn(run.signal), 1, 'only the one still following is kept');
   run.abort();
   assert.equal(kept.signal.aborted, true);
   assert.equal(left.signal.aborted, false);
@@ -48,4 +49,21 @@ test('a follower aborted on its own does not abort the signal or the other follo
   a.abort();
   assert.equal(run.signal.aborted, false);
   assert.equal(b.signal.aborted, false);
+});
+
+test('callbacks run once, in the order they were registered; one function registered twice runs twice', () => {
+  const run = new AbortController();
+  const calls: string[] = [];
+  const twice = (): void => void calls.push('twice');
+  onAbort(run.signal, () => calls.push('first'));
+  onAbort(run.signal, twice);
+  const off = onAbort(run.signal, () => calls.push('removed'));
+  onAbort(run.signal, twice);
+  off();
+  run.abort();
+  run.abort();
+  assert.deepEqual(calls, ['first', 'twice', 'twice']);
+  assert.equal(waitingOn(run.signal), 0);
+  onAbort(run.signal, () => calls.push('late'));
+  assert.deepEqual(calls.at(-1), 'late', 'registered after the signal fired: called at once');
 });

@@ -18,7 +18,7 @@
  * verdict is kept per directory so later files do not ask again.
  */
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { openCreatingParent } from './fs.js';
 
@@ -98,6 +98,12 @@ export async function createAppendFile(path: string, mode: number, opts: AppendO
     } catch (e: unknown) {
       if (!isEinval(e)) throw e;
       directRefused.add(dirname(path));
+      // Linux creates the file before it looks at O_DIRECT (ramfs, FUSE, tmpfs before 6.6): the
+      // refused open leaves an empty file behind. It is ours (O_EXCL: a file that was there
+      // would have been EEXIST), so it goes, and the buffered open creates it afresh.
+      await unlink(path).catch((u: unknown) => {
+        if ((u as NodeJS.ErrnoException).code !== 'ENOENT') throw u;
+      });
     }
   }
   return new SlabAppender(path, await openCreatingParent(path, base, mode), false, opts.slabs);

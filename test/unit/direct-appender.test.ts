@@ -99,6 +99,32 @@ test('where the kernel refuses the first direct write (EINVAL), it is repeated b
   assert.equal(later.direct, false, 'the refusal is remembered for the directory');
 });
 
+// ramfs has no direct I/O at all: the kernel creates the file, then refuses the open (EINVAL).
+test('where O_DIRECT is refused at open, the file the refused open created is replaced by a buffered one', { skip: process.platform === 'linux' && process.getuid?.() === 0 ? false : 'needs root to mount a ramfs' }, async (t) => {
+  const mnt = scratch();
+  try {
+    execFileSync('mount', ['-t', 'ramfs', 'ramfs', mnt], { stdio: 'ignore' });
+  } catch {
+    t.skip('mount refused');
+    return;
+  }
+  try {
+    for (const size of [0, 4097, 2 * SLAB + 3]) {
+      const content = randomBytes(size);
+      const { file, direct } = await write(mnt, content, 65536);
+      assert.equal(direct, false, `${size}: buffered`);
+      assert.equal(statSync(file).size, size);
+      assert.equal(statSync(file).mode & 0o777, 0o444);
+      assert.ok(readFileSync(file).equals(content), `${size}: content`);
+    }
+    const sub = path.join(mnt, 'sub');
+    const first = await write(sub, Buffer.from('x'), 1);
+    assert.equal(first.direct, false, 'in a new directory too (created by the appender)');
+  } finally {
+    execFileSync('umount', [mnt], { stdio: 'ignore' });
+  }
+});
+
 test('an existing file is not overwritten; a missing directory is created', async () => {
   const dir = scratch();
   const { file } = await write(dir, Buffer.from('first'), 5);

@@ -28,7 +28,17 @@ export function onAbort(signal: AbortSignal, callback: () => void): () => void {
     signal.addEventListener('abort', () => {
       const callbacks = [...created];
       created.clear();
-      for (const c of callbacks) c();
+      for (const c of callbacks) {
+        try {
+          c();
+        } catch (error: unknown) {
+          // As an EventTarget does with a listener that throws: the others still run, and the
+          // error is reported as uncaught, a turn later.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
     }, { once: true });
     set = created;
   }

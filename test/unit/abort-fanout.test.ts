@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
 import { followAbort, onAbort, waitingOn } from '../../src/util/abort-fanout.js';
@@ -66,4 +67,20 @@ test('callbacks run once, in the order they were registered; one function regist
   assert.equal(waitingOn(run.signal), 0);
   onAbort(run.signal, () => calls.push('late'));
   assert.deepEqual(calls.at(-1), 'late', 'registered after the signal fired: called at once');
+});
+
+test('a callback that throws does not keep the others from running; its error is reported as uncaught', () => {
+  // In a process of its own: the test runner takes over uncaught exceptions.
+  const moduleUrl = new URL('../../src/util/abort-fanout.ts', import.meta.url).href;
+  const code = `
+    import { onAbort } from ${JSON.stringify(moduleUrl)};
+    const run = new AbortController();
+    onAbort(run.signal, () => { throw new Error('boom'); });
+    onAbort(run.signal, () => console.log('second ran'));
+    run.abort();
+  `;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+  assert.match(child.stdout, /second ran/);
+  assert.match(child.stderr, /Error: boom/);
+  assert.notEqual(child.status, 0);
 });

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, PutOptions, PutOutcome, RequestOptions } from '../remote/blob-store.js';
+import { getSmall } from '../remote/read-small.js';
 import { statePath } from '../state/workspace-state.js';
 
 export class LazyBlobStore implements BlobStore {
@@ -54,6 +55,11 @@ export class LazyBlobStore implements BlobStore {
     const store = (await this.#get()) as BlobStore & { putFrom?: LazyBlobStore['putFrom'] };
     if (store.putFrom) return store.putFrom(key, open, opts);
     return store.put(key, await open(), opts);
+  }
+
+  /** The real store's whole-object read (see remote/read-small.ts). */
+  async getBytes(key: string, maxBytes: number, opts?: RequestOptions): Promise<Buffer | undefined> {
+    return getSmall(await this.#get(), key, maxBytes, `${this.description}: get ${key}`, opts);
   }
 
   async *list(prefix: string, opts?: RequestOptions): AsyncIterable<BlobInfo> {

@@ -9,7 +9,7 @@ import { isHexDigest, type FileDigest } from '../hash/digest.js';
 import type { BlobStore } from '../remote/blob-store.js';
 import { Limiter } from './limiter.js';
 import { verifyBlobStream } from './remote-import.js';
-import { acKey, casKey, parseRemoteRecord, readRecordBody } from './remote-layout.js';
+import { acKey, casKey, parseRemoteRecord, readRemoteRecord } from './remote-layout.js';
 import { checkSignature } from './signing.js';
 
 /** Counts and sizes of a remote cache. */
@@ -60,11 +60,6 @@ export async function remoteStats(store: BlobStore): Promise<RemoteStats> {
   return { remote: store.description, objects, bytes, records, recordBytes };
 }
 
-async function readAll(store: BlobStore, key: string): Promise<Buffer | undefined> {
-  const body = await store.get(key);
-  return body === undefined ? undefined : readRecordBody(body, key);
-}
-
 /** Downloads and checks every record and blob of the remote (bounded concurrency). */
 export async function verifyRemote(store: BlobStore, opts: { signingKey?: Buffer; concurrency?: number }): Promise<RemoteVerifyReport> {
   const limit = new Limiter(opts.concurrency ?? 8);
@@ -96,7 +91,7 @@ export async function verifyRemote(store: BlobStore, opts: { signingKey?: Buffer
   await Promise.all(
     recordKeys.map((key) =>
       limit.run(async () => {
-        const bytes = await readAll(store, acKey(key));
+        const bytes = await readRemoteRecord(store, key);
         if (bytes === undefined) return;
         const parsed = parseRemoteRecord(bytes, key);
         if (!parsed.ok) {

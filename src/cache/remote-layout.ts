@@ -17,9 +17,9 @@
  * configured, and every blob is decoded and hashed while it streams in, before it is renamed
  * into the local CAS (see remote-import.ts).
  */
-import type { Readable } from 'node:stream';
 import { recordProblem, type ActionRecord } from '../cas/action-cache.js';
-import { BlobStoreError } from '../remote/blob-store.js';
+import type { BlobStore, RequestOptions } from '../remote/blob-store.js';
+import { getSmall } from '../remote/read-small.js';
 import { signRecord } from './signing.js';
 
 /** Version of the remote record file; a reader that does not know it treats the record as corrupt. */
@@ -74,17 +74,10 @@ export function encodeRemoteRecord(record: ActionRecord, signingKey: Buffer | un
   return Buffer.from(`${JSON.stringify(file)}\n`);
 }
 
-/** Reads a record body into memory, refusing (as `integrity`) one larger than {@link MAX_REMOTE_RECORD_BYTES}. */
-export async function readRecordBody(body: Readable, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_REMOTE_RECORD_BYTES) {
-      body.destroy();
-      throw new BlobStoreError('integrity', `action record ${key} is larger than ${MAX_REMOTE_RECORD_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The bytes of `ac/<key>.json` from `store`, or undefined when there is none; a file larger than
+ * {@link MAX_REMOTE_RECORD_BYTES} is refused (as `integrity`).
+ */
+export function readRemoteRecord(store: BlobStore, key: string, opts?: RequestOptions): Promise<Buffer | undefined> {
+  return getSmall(store, acKey(key), MAX_REMOTE_RECORD_BYTES, `action record ${key}`, opts);
 }

@@ -20,7 +20,7 @@ import { BlobStoreError, type BlobStore } from '../remote/blob-store.js';
 import type { CircuitBreaker } from './breaker.js';
 import { Limiter } from './limiter.js';
 import { importBlob } from './remote-import.js';
-import { acKey, casKey, encodeRemoteRecord, parseRemoteRecord, readRecordBody } from './remote-layout.js';
+import { casKey, encodeRemoteRecord, parseRemoteRecord, readRemoteRecord } from './remote-layout.js';
 import { keyRecordProblem } from './record-check.js';
 import { checkSignature } from './signing.js';
 import { Uploader, type UploadProgress } from './uploader.js';
@@ -273,9 +273,8 @@ export class RemoteTier {
     return { kind: 'hit', record, bytesDownloaded: bytes };
   }
 
-  async #readRecord(key: TaskKey, signal: AbortSignal): Promise<Buffer | undefined> {
-    const body = await this.#o.remote.get(acKey(key), { signal });
-    return body === undefined ? undefined : readRecordBody(body, key);
+  #readRecord(key: TaskKey, signal: AbortSignal): Promise<Buffer | undefined> {
+    return readRemoteRecord(this.#o.remote, key, { signal });
   }
 
   /** Imports one blob; 'missing', the corruption message, or the bytes received. */

@@ -25,6 +25,7 @@ import { BlobStoreError, type BlobInfo, type BlobStore, type PutOptions, type Pu
 import { abortError } from './abort.js';
 import { classifyError } from './classify-error.js';
 import { withProgress } from './progress-stream.js';
+import { readBody } from './read-small.js';
 
 /** Options of a {@link ResilientBlobStore}. */
 export interface ResilienceOptions {
@@ -152,6 +153,29 @@ export class ResilientBlobStore implements BlobStore {
       stream.on('error', () => undefined);
       return stream;
     }, undefined, true);
+  }
+
+  /**
+   * The whole blob in memory, or undefined when it does not exist; refused as `integrity` past
+   * `maxBytes`. For small objects (action records): no stream is handed out, and a body that
+   * fails half-way is retried like any other transient failure. Deadlines as for {@link get}.
+   */
+  getBytes(key: string, maxBytes: number, opts?: RequestOptions): Promise<Buffer | undefined> {
+    return this.#call('get', key, opts, true, async (signal, attempt) => {
+      const body = await this.#inner.get(key, { signal });
+      if (body === undefined) return undefined;
+      attempt.answered();
+      // A body the store does not end when the signal fires (the signal reaches its request,
+      // not necessarily its stream) is ended here.
+      const stop = (): void => void body.destroy(new TimeoutReason('aborted'));
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+      try {
+        return await readBody(body, maxBytes, `${this.description}: get ${key}`, attempt.progress);
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+    });
   }
 
   async *list(prefix: string, opts?: RequestOptions): AsyncIterable<BlobInfo> {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { LazyBlobStore, warmUpForColdWorkspace } from '../../src/cache/lazy-remote.js';
 import { BlobStoreError } from '../../src/remote/blob-store.js';
 import { MemoryBlobStore } from '../../src/remote/memory-store.js';
+import { ResilientBlobStore } from '../../src/remote/resilient-store.js';
 
 test('the real store is opened on the first call only, once, and not at all when unused', async () => {
   let opened = 0;
@@ -83,4 +84,17 @@ test('only a workspace that never ran (no state file) warms the remote up', asyn
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
+});
+
+test('getBytes goes to the real store\'s whole-object read when it has one (retried there), else reads its stream', async () => {
+  const inner = new MemoryBlobStore();
+  inner.seed('ac/k.json', Buffer.from('record'));
+  inner.inject('get', { type: 'reset', afterBytes: 2 }, { times: 1 });
+  const resilient = new LazyBlobStore('s3://b/p', async () => new ResilientBlobStore(inner, { retries: 1, baseDelayMs: 1, maxDelayMs: 1 }));
+  assert.equal((await resilient.getBytes('ac/k.json', 100))?.toString(), 'record');
+  assert.equal(inner.calls.get, 2, 'the reset body was read again by the resilient store');
+  const plain = new LazyBlobStore('s3://b/p', async () => inner);
+  assert.equal((await plain.getBytes('ac/k.json', 100))?.toString(), 'record');
+  await assert.rejects(plain.getBytes('ac/k.json', 3), (e: unknown) => e instanceof BlobStoreError && e.kind === 'integrity' && /s3:\/\/b\/p: get ac\/k.json: larger than 3 bytes/.test(e.message));
+  assert.equal(await plain.getBytes('ac/none.json', 100), undefined);
 });

@@ -179,6 +179,56 @@ describe('ResilientBlobStore', () => {
   });
 });
 
+describe('ResilientBlobStore.getBytes (small objects read whole)', () => {
+  it('returns the bytes, or undefined for a missing key', async () => {
+    const { store } = setup();
+    assert.deepEqual(await store.getBytes('cas/a', 1 << 20), BODY);
+    assert.equal(await store.getBytes('cas/none', 1 << 20), undefined);
+  });
+
+  for (const [name, fault] of [
+    ['reset mid-body', { type: 'reset', afterBytes: 1000 }],
+    ['server hangs before answering', { type: 'hang' }],
+  ] as const) {
+    it(`${name}: retried whole (unlike a streamed get), then the right bytes`, async () => {
+      const { mem, store, retries } = setup({ requestTimeoutMs: 200 });
+      mem.inject('get', fault, { times: 1 });
+      assert.deepEqual(await store.getBytes('cas/a', 1 << 20), BODY);
+      assert.equal(mem.calls.get, 2);
+      assert.equal(retries.length, 1);
+      assert.equal(retries[0]?.kind, 'transient');
+      await mem.close();
+    });
+  }
+
+  it('a truncated body is integrity (not retried, never a short read); wrong bytes come back as served', async () => {
+    const { mem, store, retries } = setup();
+    mem.inject('get', { type: 'truncate', bytes: 100 }, { times: 1 });
+    await assert.rejects(store.getBytes('cas/a', 1 << 20), kind('integrity'));
+    assert.equal(retries.length, 0);
+    mem.inject('get', { type: 'corrupt' }, { times: 1 });
+    const got = await store.getBytes('cas/a', 1 << 20);
+    assert.equal(got?.length, BODY.length);
+    assert.notDeepEqual(got, BODY);
+  });
+
+  it('refuses a body larger than the limit as integrity, and stops reading it', async () => {
+    const { store, retries } = setup();
+    await assert.rejects(store.getBytes('cas/a', 1000), (e: unknown) => kind('integrity')(e) && /get cas\/a: larger than 1000 bytes/.test((e as Error).message));
+    assert.equal(retries.length, 0);
+  });
+
+  it('a caller abort stops it at once', async () => {
+    const { mem, store, retries } = setup();
+    mem.inject('get', { type: 'hang' });
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 30);
+    await assert.rejects(store.getBytes('cas/a', 1 << 20, { signal: ctl.signal }), (e: unknown) => kind('transient')(e) && /aborted/.test((e as Error).message));
+    assert.equal(retries.length, 0);
+    await mem.close();
+  });
+});
+
 describe('fault matrix on MemoryBlobStore through ResilientBlobStore', () => {
   const transient: [string, Parameters<MemoryBlobStore['inject']>[1]][] = [
     ['server down', { type: 'error', kind: 'transient', message: 'connect ECONNREFUSED 127.0.0.1:9' }],
@@ -262,6 +312,15 @@ describe('request timeout as an idle deadline for bodies', () => {
     inner.stallAfter = 3;
     const s = await store.get('cas/x');
     await assert.rejects(readAllBytes(s as Readable), (e: unknown) => kind('transient')(e) && /no progress within 200 ms/.test((e as Error).message));
+  });
+
+  it('getBytes: a body that keeps moving may take longer than the request timeout; a stalled one fails (and its stream is ended)', async () => {
+    const { inner, store } = open();
+    const t0 = Date.now();
+    assert.equal((await store.getBytes('cas/x', 1 << 20))?.length, 1000);
+    assert.ok(Date.now() - t0 > 400, 'the body took longer than the 200 ms request timeout');
+    inner.stallAfter = 3;
+    await assert.rejects(store.getBytes('cas/x', 1 << 20), (e: unknown) => kind('transient')(e) && /no progress within 200 ms/.test((e as Error).message));
   });
 
   it('an upload from a stream that keeps moving may take longer than the request timeout; a stalled one fails', async () => {

@@ -23,9 +23,9 @@
  * file normally, 500-700 µs after such a deletion).
  * Before the timed runs of each size, one untimed round of the loop program (its own bucket)
  * takes s3rver through its put and get paths: a freshly started s3rver answered the first 1,000
- * GETs 0.3-0.5 s slower than the next 1,000, whoever sent them, and reprovm's runs come first.
+ * GETs 0.3-0.5 s slower than the next 1,000, whoever sent them.
  * Fill, restore and both loops are repeated `reps` times (a fresh bucket and workspace each
- * time, the loops right after reprovm in the same repetition): the figures are medians, and the
+ * time; the loop program right before reprovm in even repetitions, right after it in odd ones): the figures are medians, and the
  * ratio's range over the repetitions is reported too, because the machine is shared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -199,15 +199,24 @@ async function transfer(cli: string, dir: string, server: Server, scratch: Scrat
   const gets: number[] = [];
   const what = `${files.length} objects, ${(bytes / 1e6).toFixed(0)} MB`;
   // Untimed: one round of the loop program through the server's put and get paths (a bucket of
-  // its own), so that the first timed runs (reprovm's, which come first) do not pay for the
-  // JIT warm-up of a freshly started s3rver: measured here, the first 1,000 GETs against a new
-  // s3rver took 0.3-0.5 s longer than the next 1,000, whoever sent them.
+  // its own), so that the first timed runs do not pay for the JIT warm-up of a freshly started
+  // s3rver: measured here, the first 1,000 GETs against a new s3rver took 0.3-0.5 s longer than
+  // the next 1,000, whoever sent them.
   await peerLoop(server.endpoint, `bench-${label.replace(/[^a-z0-9]/g, '')}-warm`, files, path.join(dir, `${label}-warm`));
   scratch.discard(path.join(dir, `${label}-warm`), label === 'small');
   log(`bench: remote ${label}: s3rver warmed up (one untimed round of the loop program)`);
   for (let r = 0; r < reps; r++) {
     const bucket = `bench-${label.replace(/[^a-z0-9]/g, '')}-${r}`;
     const remote = ['--remote', `s3://${bucket}/p`, '--remote-endpoint', server.endpoint];
+    const peer = async (): Promise<[number, number]> => {
+      const ms = await peerLoop(server.endpoint, `${bucket}-peer`, files, path.join(dir, `${label}-peer`));
+      log(`bench: remote ${label} #${r + 1}: SDK loop program put ${(ms[0] / 1000).toFixed(2)} s, get ${(ms[1] / 1000).toFixed(2)} s (${what})`);
+      return ms;
+    };
+    // Whoever goes first in a repetition meets the server (and the machine) as the one before
+    // left it: the order alternates, reprovm first in odd repetitions, the loop in even ones.
+    const peerFirst = r % 2 === 1;
+    const early = peerFirst ? await peer() : undefined;
     assertOk(await runTimed(process.execPath, [cli, 'cache', 'init-remote', ...remote], { cwd: a, env: cliEnv() }), 'init-remote');
     syncDisk();
     const fill = assertOk(await runTimed(process.execPath, [cli, 'cache', 'push', ...remote, '--cache-dir', '.reprovm', '--json'], { cwd: a, env: cliEnv(), captureStdout: true }), `${label}: push`);
@@ -217,8 +226,7 @@ async function transfer(cli: string, dir: string, server: Server, scratch: Scrat
     const restore = assertOk(await runTimed(process.execPath, [cli, '-q', '-j', String(jobs), ...remote, 'manifest.txt'], { cwd: b, env: cliEnv(), captureStdout: true }), `${label}: restore`);
     if (!/0 executed/.test(restore.stdout)) throw new Error(`${label}: restore executed tasks: ${restore.stdout}`);
     log(`bench: remote ${label} #${r + 1}: restore ${(restore.ms / 1000).toFixed(2)} s: ${restore.stdout.trim().split('\n').at(-1) ?? ''}`);
-    const [peerPutMs, peerGetMs] = await peerLoop(server.endpoint, `${bucket}-peer`, files, path.join(dir, `${label}-peer`));
-    log(`bench: remote ${label} #${r + 1}: SDK loop program put ${(peerPutMs / 1000).toFixed(2)} s, get ${(peerGetMs / 1000).toFixed(2)} s (${what})`);
+    const [peerPutMs, peerGetMs] = early ?? (await peer());
     const [sdkPutMs, sdkGetMs] = await sdkLoop(server.endpoint, `${bucket}-sdk`, files, path.join(dir, `${label}-sdk`));
     log(`bench: remote ${label} #${r + 1}: SDK loop in the bench process put ${(sdkPutMs / 1000).toFixed(2)} s, get ${(sdkGetMs / 1000).toFixed(2)} s`);
     // Only now, after every timed run of the repetition, so that no run writes into memory another
@@ -309,7 +317,7 @@ export async function measureRemote(cli: string, dir: string, jobs: number, reps
   });
   targets.push({ name: 'remote killed mid-run: overhead vs local-only', measured: `${(overhead * 100).toFixed(1)}%`, threshold: '< 10%', pass: overhead < 0.1 });
   const notes = [
-    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. Before the timed runs of each size, one untimed round of the loop program warms s3rver up (against a freshly started s3rver the first 1,000 GETs took 0.3-0.5 s longer than the next, whoever sent them, and reprovm's runs come first). \`sync\` before every timed run; a repetition's workspaces, downloads and buckets are discarded only after all its timed runs, those of small files moved aside until the section ends (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted; and on this VM writing into memory freed a moment ago is much cheaper than into memory freed seconds before, so no timed run follows a deletion).`,
+    `remote: s3rver on loopback; the peer is bench/sdk-loop.mjs run as a program, timed like reprovm from process start to exit. Before the timed runs of each size, one untimed round of the loop program warms s3rver up (against a freshly started s3rver the first 1,000 GETs took 0.3-0.5 s longer than the next, whoever sent them), and the order alternates: reprovm first in the 1st and 3rd repetitions, the loop program first in the 2nd. \`sync\` before every timed run; a repetition's workspaces, downloads and buckets are discarded only after all its timed runs, those of small files moved aside until the section ends (on this file system, ext4 without a journal, new files cost 500-700 µs instead of 20-40 µs each for minutes after thousands were deleted; and on this VM writing into memory freed a moment ago is much cheaper than into memory freed seconds before, so no timed run follows a deletion).`,
   ];
   return { rows, targets, notes };
 }

@@ -1,11 +1,10 @@
 /**
- * Small objects (action records) read whole into memory. A record is a few KiB and arrives in
- * one or two chunks; what costs is the machinery around them, run once per record for thousands
- * of records in a cold process: an async iterator over the body, and the resilient store's
- * pass-through stream that restarts its deadline per chunk. {@link readBody} collects with plain
- * listeners, and {@link getSmall} asks a store that can for the bytes directly
- * (`ResilientBlobStore.getBytes`: no stream handed out, and a body that fails half-way is
- * retried like any other transient failure).
+ * Small objects (action records) read whole into memory. Through a store that can
+ * (`ResilientBlobStore.getBytes`) a record whose body fails half-way is retried like any other
+ * transient failure, which a streamed `get` cannot be (its stream was handed out already); and
+ * no stream layers are stacked per record (the resilient store's pass-through stream, an async
+ * iterator). Measured on a restore of 1,000 records from s3rver: no difference in time; the
+ * retry is the point. {@link readBody} collects a body with plain listeners.
  */
 import type { Readable } from 'node:stream';
 import { BlobStoreError, type BlobStore, type RequestOptions } from './blob-store.js';

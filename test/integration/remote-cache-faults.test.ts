@@ -152,6 +152,22 @@ describe('remote faults never fail a build', () => {
     });
   }
 
+  test('a record whose body is cut off by a reset is read again (records are read whole), and restored', async () => {
+    // One record GET is reset half-way through its body (more would open the breaker: each
+    // failed attempt counts toward it).
+    await proxy.setFault({ mode: 'reset', times: 1 }, (req) => req.method === 'GET' && /\/ac\//.test(req.url ?? ''));
+    proxy.resetCount();
+    try {
+      const o = await buildThrough(proxy.endpoint);
+      assert.equal(restoredFromRemote(o), N, 'every task restored from the remote');
+      assert.deepEqual(o.kinds, [], 'a retried request that succeeds is no warning');
+      for (let i = 0; i < N; i++) assert.deepEqual(readFileSync(o.rig.path(`o${i}.bin`)), readFileSync(seeded.path(`o${i}.bin`)));
+      assert.equal(proxy.log.filter((l) => /^GET \S*\/ac\//.test(l)).length, N + 1, 'the cut record was asked again');
+    } finally {
+      await proxy.setFault(undefined);
+    }
+  });
+
   test('breaker: after the threshold the remote is not called for the rest of the run; one warning', async () => {
     await proxy.setFault({ mode: 'status', status: 503 }, every);
     proxy.resetCount();

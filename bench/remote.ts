@@ -25,8 +25,9 @@
  * takes s3rver through its put and get paths: a freshly started s3rver answered the first 1,000
  * GETs 0.3-0.5 s slower than the next 1,000, whoever sent them.
  * Fill, restore and both loops are repeated `reps` times (a fresh bucket and workspace each
- * time; the loop program right before reprovm in even repetitions, right after it in odd ones): the figures are medians, and the
- * ratio's range over the repetitions is reported too, because the machine is shared.
+ * time; the loop program right before reprovm in even repetitions, right after it in odd
+ * ones): the figures are medians, and the ratio's range over the repetitions is reported too,
+ * because the machine is shared.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -214,7 +215,8 @@ async function transfer(cli: string, dir: string, server: Server, scratch: Scrat
       return ms;
     };
     // Whoever goes first in a repetition meets the server (and the machine) as the one before
-    // left it: the order alternates, reprovm first in odd repetitions, the loop in even ones.
+    // left it: the order alternates, reprovm first in the 1st, 3rd, ... repetition, the loop
+    // program first in the 2nd, 4th, ...
     const peerFirst = r % 2 === 1;
     const early = peerFirst ? await peer() : undefined;
     assertOk(await runTimed(process.execPath, [cli, 'cache', 'init-remote', ...remote], { cwd: a, env: cliEnv() }), 'init-remote');

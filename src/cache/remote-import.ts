@@ -18,16 +18,15 @@
  * process allocate or write an absurd amount.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
+import { rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CodecError, decodeBuffer, HEADER_SIZE, loadNatives, parseHeader, type ObjectHeader } from '../cas/codec.js';
 import type { HashPool } from '../cas/hash-pool.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { FileDigest } from '../hash/digest.js';
 import { createAppendFile, type FileAppender } from '../util/direct-appender.js';
-import { openCreatingParent } from '../util/fs.js';
+import { creatingParent, creatingParentSync, openCreatingParent } from '../util/fs.js';
 import { startObjectStream, type StreamTargets } from './stream-import.js';
 
 /** A blob that arrived whole but is not what its name says. Transfer errors are thrown instead. */
@@ -125,33 +124,15 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
 const IN_MEMORY_MAX = 1 << 20;
 
 function writeNewSync(tmp: string, bytes: Buffer): void {
-  try {
-    writeFileSync(tmp, bytes, { flag: 'wx', mode: 0o444 });
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(dirname(tmp), { recursive: true });
-    writeFileSync(tmp, bytes, { flag: 'wx', mode: 0o444 });
-  }
+  creatingParentSync(tmp, () => writeFileSync(tmp, bytes, { flag: 'wx', mode: 0o444 }));
 }
 
 function installSync(tmp: string, dest: string): void {
-  try {
-    renameSync(tmp, dest);
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(dirname(dest), { recursive: true });
-    renameSync(tmp, dest);
-  }
+  creatingParentSync(dest, () => renameSync(tmp, dest));
 }
 
-async function install(tmp: string, dest: string): Promise<void> {
-  try {
-    await rename(tmp, dest);
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    await mkdir(dirname(dest), { recursive: true });
-    await rename(tmp, dest);
-  }
+function install(tmp: string, dest: string): Promise<void> {
+  return creatingParent(dest, () => rename(tmp, dest));
 }
 
 /** Reads chunks until more than `max` bytes arrived (done: false) or the body ended (done: true). */

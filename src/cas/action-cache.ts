@@ -27,10 +27,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, utimesSync } from 'node:fs';
-import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHexDigest, type FileDigest, type ResultHash, type TaskKey } from '../hash/digest.js';
 import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-write.js';
+import { unlinkIfPresent } from '../util/fs.js';
 
 /** One declared output as it was produced. */
 export interface OutputEntry {
@@ -274,9 +275,7 @@ export class ActionCache {
 
   /** Delete the record for `key` (no-op if absent). */
   async remove(key: TaskKey): Promise<void> {
-    await unlink(this.#path(key)).catch((e: unknown) => {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    });
+    await unlinkIfPresent(this.#path(key));
   }
 
   /** Keys of all stored records (names only; contents are checked by get()). */

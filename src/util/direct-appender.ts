@@ -18,9 +18,9 @@
  * verdict is kept per directory so later files do not ask again.
  */
 import { constants } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { openCreatingParent } from './fs.js';
+import { openCreatingParent, unlinkIfPresent } from './fs.js';
 
 /** Offsets and lengths of direct writes are multiples of this (covers 512 B and 4 KiB sectors). */
 export const DIRECT_ALIGN = 4096;
@@ -101,9 +101,7 @@ export async function createAppendFile(path: string, mode: number, opts: AppendO
       // Linux creates the file before it looks at O_DIRECT (ramfs, FUSE, tmpfs before 6.6): the
       // refused open leaves an empty file behind. It is ours (O_EXCL: a file that was there
       // would have been EEXIST), so it goes, and the buffered open creates it afresh.
-      await unlink(path).catch((u: unknown) => {
-        if ((u as NodeJS.ErrnoException).code !== 'ENOENT') throw u;
-      });
+      await unlinkIfPresent(path);
     }
   }
   return new SlabAppender(path, await openCreatingParent(path, base, mode), false, opts.slabs);

@@ -19,14 +19,15 @@
  */
 import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
-import { rename, unlink, type FileHandle } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CodecError, decodeBuffer, HEADER_SIZE, loadNatives, parseHeader, type ObjectHeader } from '../cas/codec.js';
 import type { HashPool } from '../cas/hash-pool.js';
 import type { ObjectStore } from '../cas/object-store.js';
 import type { FileDigest } from '../hash/digest.js';
 import { createAppendFile, type FileAppender } from '../util/direct-appender.js';
-import { creatingParent, creatingParentSync, openCreatingParent } from '../util/fs.js';
+import { creatingParent, creatingParentSync } from '../util/fs.js';
+import { createRawFile, type RawFile } from '../cas/raw-file.js';
 import { startObjectStream, type StreamTargets } from './stream-import.js';
 
 /** A blob that arrived whole but is not what its name says. Transfer errors are thrown instead. */
@@ -98,11 +99,11 @@ export async function importBlob(store: ObjectStore, digest: FileDigest, body: R
   const tmp = store.tempPath();
   const rawTmp = opts.forRestore === true && store.fresh.stagingFiles ? store.tempPath() : undefined;
   let object: FileAppender | undefined;
-  let raw: FileHandle | undefined;
+  let raw: RawFile | undefined;
   let installed = false;
   try {
-    object = await createAppendFile(tmp, 0o444);
-    if (rawTmp !== undefined) raw = await openCreatingParent(rawTmp, 'wx', 0o600);
+    object = await createAppendFile(tmp, 0o444, { direct: store.directIo !== 'off' });
+    if (rawTmp !== undefined) raw = await createRawFile(rawTmp, 0o600, store.directIo === 'outputs');
     const r = await streamVerified(held.chunks, it, body, digest, { object, ...(raw === undefined ? {} : { raw }) }, store.hashPool, opts.expectedSize);
     if (!r.ok) return r;
     await object.close();

@@ -12,9 +12,9 @@
  * equals the object's name; otherwise both are deleted.
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import { CodecError, createStepDecoder, type Natives, type ObjectHeader } from '../cas/codec.js';
 import { SLOT_SIZE, type HashJob, type HashPool } from '../cas/hash-pool.js';
+import type { RawFile } from '../cas/raw-file.js';
 import type { FileAppender } from '../util/direct-appender.js';
 
 /** Where the bytes go; undefined members are not written. */
@@ -22,7 +22,7 @@ export interface StreamTargets {
   /** The object's temp file: every compressed byte, header included, in order. */
   readonly object?: FileAppender;
   /** The staged raw file: the decoded bytes. */
-  readonly raw?: FileHandle;
+  readonly raw?: RawFile;
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection is not "unhandled". */
@@ -73,7 +73,7 @@ export async function startObjectStream(natives: Natives, header: ObjectHeader, 
     size += fill;
     if (size > header.size) throw new CodecError(`decodes to more than the ${header.size} bytes in its header`);
     const hashed = job.update(slot, fill);
-    busy[slot] = settleLater(raw === undefined ? hashed : Promise.all([hashed, raw.write(buf, 0, fill, size - fill)]));
+    busy[slot] = settleLater(raw === undefined ? hashed : Promise.all([hashed, raw.write(buf, fill, size - fill)]));
     slot = (slot + 1) % job.slots.length;
     fill = 0;
     await busy[slot]; // the next slot is free once its hash and write are done
@@ -99,6 +99,7 @@ export async function startObjectStream(natives: Natives, header: ObjectHeader, 
       await flushSlot();
       await Promise.all(busy);
       await object?.end();
+      await raw?.end();
       return { size, digest: await job.digest() };
     },
     async abort() {

@@ -39,12 +39,14 @@ import { replaceFileSync, tempPathFor } from '../util/atomic-write.js';
 import { FreshCopies, type FreshCopy } from './fresh-copies.js';
 import { HashPool } from './hash-pool.js';
 import { copyVerified } from './payload-reader.js';
+import { createRawFile, type RawFile } from './raw-file.js';
 import { encodeFile } from './payload-writer.js';
 import {
   CodecError, HEADER_SIZE, decodeBuffer, encodeBuffer, encodeHeader,
   loadNatives, normalizeLevel, parseHeader, type CodecName, type ObjectHeader,
 } from './codec.js';
 import { isProcessAlive } from '../util/process.js';
+import { openCreatingParent } from '../util/fs.js';
 
 /** Why an object operation failed. `changed`: the source file changed while it was stored. */
 export type CasError = {
@@ -74,7 +76,25 @@ export interface ObjectStoreOptions {
   readonly fsync?: boolean;
   /** Hashing for large restores/verifies (worker thread); default: a pool of this store's own. */
   readonly hashPool?: HashPool;
+  /** Which large new files bypass the page cache (`[cache] direct_io`); default 'outputs'. See {@link DirectIo}. */
+  readonly directIo?: DirectIo;
 }
+
+/**
+ * Which large files reprovm writes past the page cache (Linux O_DIRECT, util/direct-appender.ts;
+ * elsewhere, and where a file system refuses it, the same writes are buffered):
+ * - `outputs`: cache objects imported from the remote, and every output file of more than
+ *   1 MiB restored into the workspace (from the local cache or the remote);
+ * - `cache`: only the imported cache objects;
+ * - `off`: nothing.
+ * Why outputs too: a restore writes each large output once and, in most builds, nothing in the
+ * run reads it again (the tasks that would read it are cache hits themselves). Filling the page
+ * cache with it costs the kernel's copy into fresh pages, the largest CPU cost of a large restore
+ * measured here, and crowds out pages that are read. The price is paid by a reader that comes
+ * soon after: it reads from the disk instead of memory. And a direct write waits for the device,
+ * which on slow network disks makes the restore as slow as the disk (then use `cache` or `off`).
+ */
+export type DirectIo = 'outputs' | 'cache' | 'off';
 
 /** Objects up to this size take the one-read, one-native-call path instead of the slot loop. */
 const SMALL = 1 << 20;
@@ -97,18 +117,6 @@ function ioError(e: unknown, digest?: string): CasError {
   return { kind: 'io', ...(digest === undefined ? {} : { digest }), message: message(e) };
 }
 
-
-/** Open a new file exclusively, creating its parent directory if needed. */
-async function openNew(path: string, mode: number): Promise<FileHandle> {
-  try {
-    return await open(path, 'wx', mode);
-  } catch (e: unknown) {
-    if (errno(e) !== 'ENOENT') throw e;
-    await mkdir(dirname(path), { recursive: true });
-    return await open(path, 'wx', mode);
-  }
-}
-
 /** Compressed, verified, content-addressed blobs under `<root>/cas/`. See the design note above. */
 export class ObjectStore {
   readonly root: string;
@@ -118,6 +126,7 @@ export class ObjectStore {
   readonly #codec: CodecName;
   readonly #level: number;
   readonly #fsync: boolean;
+  readonly #directIo: DirectIo;
   /** SHA-256 on a worker thread for large restores/verifies; started on first need. */
   readonly #hashes: HashPool;
   readonly #ownsPool: boolean;
@@ -137,6 +146,7 @@ export class ObjectStore {
     this.#codec = opts.codec;
     this.#level = normalizeLevel(opts.codec, opts.level);
     this.#fsync = opts.fsync ?? true;
+    this.#directIo = opts.directIo ?? 'outputs';
     this.#hashes = opts.hashPool ?? new HashPool();
     this.#ownsPool = opts.hashPool === undefined;
   }
@@ -167,6 +177,11 @@ export class ObjectStore {
   /** The hashing pool of this store (for importers that decode in one pass, like restoreTo). */
   get hashPool(): HashPool {
     return this.#hashes;
+  }
+
+  /** Which large new files bypass the page cache (see {@link DirectIo}). */
+  get directIo(): DirectIo {
+    return this.#directIo;
   }
 
   /** A new temp file name in `cas/tmp/` (same file system as the objects; swept by init once its writer is gone). */
@@ -257,12 +272,15 @@ export class ObjectStore {
     if (!o.ok) return o;
     const tmp = tempPathFor(destAbs);
     try {
-      const out = await openNew(tmp, 0o600);
+      // Past the page cache only for large objects (a small one is one write either way) and
+      // never when asked to fsync (a direct write does not make the file's metadata durable).
+      const direct = o.value.whole === undefined && this.#directIo === 'outputs' && opts.fsync !== true;
+      const out = await createRawFile(tmp, 0o600, direct);
       let checked: Result<number, string>;
       try {
-        checked = await this.#decodeTo(digest, o.value, { fh: out });
+        checked = await this.#decodeTo(digest, o.value, out);
         if (checked.ok) {
-          await out.chmod(mode);
+          await out.end();
           if (opts.fsync === true) await out.sync();
         }
       } finally {
@@ -272,6 +290,7 @@ export class ObjectStore {
         await unlink(tmp);
         return await this.#corrupt(digest, checked.error);
       }
+      await chmod(tmp, mode);
       await rename(tmp, destAbs);
       return ok({ bytes: checked.value });
     } catch (e: unknown) {
@@ -397,7 +416,7 @@ export class ObjectStore {
       if (await this.has(digest)) return ok({ digest, size: buf.length, stored: false });
       const bytes = encodeBuffer(await loadNatives([this.#codec]), buf, this.#codec, this.#level);
       const tmp = this.#tempPath();
-      const fh = await openNew(tmp, 0o444);
+      const fh = await openCreatingParent(tmp, 'wx', 0o444);
       try {
         try {
           await fh.writeFile(bytes);
@@ -421,7 +440,7 @@ export class ObjectStore {
     const natives = await loadNatives([this.#codec]);
     const tmp = this.#tempPath();
     try {
-      const out = await openNew(tmp, 0o444);
+      const out = await openCreatingParent(tmp, 'wx', 0o444);
       let encoded: { size: number; digest: string };
       try {
         encoded = await encodeFile(natives, this.#codec, this.#level, src, out, this.#hashes, sizeHint);
@@ -493,19 +512,19 @@ export class ObjectStore {
   async #decodeTo(
     digest: FileDigest,
     o: OpenObject,
-    out: { readonly fh: FileHandle } | undefined,
+    out: RawFile | undefined,
   ): Promise<Result<number, string>> {
     const natives = await loadNatives([o.header.codec]);
     if (o.whole !== undefined) {
       const decoded = decodeBuffer(natives, o.whole);
       if (!decoded.ok) return decoded;
       if (sha256(decoded.value) !== digest) return err('content does not match its digest');
-      if (out !== undefined) await out.fh.writeFile(decoded.value);
+      if (out !== undefined) await out.write(decoded.value, decoded.value.length, 0);
       return ok(decoded.value.length);
     }
     let copied: { size: number; digest: string };
     try {
-      copied = await copyVerified(natives, o.header, o.fh, out?.fh, this.#hashes);
+      copied = await copyVerified(natives, o.header, o.fh, out, this.#hashes);
     } catch (e: unknown) {
       if (e instanceof CodecError) return err(e.message);
       throw e;

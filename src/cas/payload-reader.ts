@@ -15,6 +15,7 @@ import {
   CodecError, HEADER_SIZE, MAX_LZ4_BLOCK, decodeLz4Block, type Lz4Module, type Natives, type ObjectHeader, type ZstdBinding,
 } from './codec.js';
 import { SLOT_SIZE, type HashPool } from './hash-pool.js';
+import type { RawFile } from './raw-file.js';
 
 /** Fills `dst` with the next raw bytes; returns how many (0 at the end). Throws CodecError. */
 interface RawReader {
@@ -183,7 +184,7 @@ export async function copyVerified(
   natives: Natives,
   header: ObjectHeader,
   src: FileHandle,
-  dest: FileHandle | undefined,
+  dest: RawFile | undefined,
   pool: HashPool,
 ): Promise<{ size: number; digest: string }> {
   // Acquire first: the job limit then also bounds the readers' buffers.
@@ -207,7 +208,7 @@ export async function copyVerified(
       // Stop a corrupt payload from writing more than the header promised.
       if (size > header.size) throw new CodecError(`decodes to more than the ${header.size} bytes in its header`);
       const hashed = job.update(i, n);
-      busy[i] = settleLater(dest === undefined ? hashed : Promise.all([hashed, dest.write(slot, 0, n, size - n)]));
+      busy[i] = settleLater(dest === undefined ? hashed : Promise.all([hashed, dest.write(slot, n, size - n)]));
     }
     await Promise.all(busy);
   } catch (e: unknown) {

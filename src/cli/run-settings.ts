@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { CodecName } from '../cas/codec.js';
+import type { DirectIo } from '../cas/object-store.js';
 import type { Config } from '../config/schema.js';
 import type { FsyncMode } from '../exec/build.js';
 import type { StrictMode } from '../exec/hermeticity.js';
@@ -36,6 +37,8 @@ export interface RunSettings {
   readonly compression: { readonly codec: CodecName; readonly level: number };
   /** Blobs up to this size go inside the action record (`[cache] inline_max_bytes`). */
   readonly inlineMaxBytes: number;
+  /** Which large new files bypass the page cache (`[cache] direct_io`). */
+  readonly directIo: DirectIo;
   /** Retries of tasks whose manifest entry sets none. */
   readonly defaultRetries: number;
 }
@@ -66,6 +69,7 @@ export function resolveRunSettings(flags: RunFlags, config: Config, ctx: { cpus:
     cacheDir: configuredDir !== undefined ? path.resolve(ctx.cwd, configuredDir) : path.join(ctx.workspace, '.reprovm'),
     compression: { codec, level: flags.compressLevel ?? (codec === 'zstd' ? config.cache.level : 0) },
     inlineMaxBytes: config.cache.inline_max_bytes,
+    directIo: config.cache.direct_io,
     defaultRetries: ex.retry_attempts,
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ActionCache, DEFAULT_INLINE_BYTES } from '../cas/action-cache.js';
 import type { CodecName } from '../cas/codec.js';
-import { ObjectStore } from '../cas/object-store.js';
+import { ObjectStore, type DirectIo } from '../cas/object-store.js';
 import type { EventBus } from '../events/bus.js';
 import { eventTime, type RunSummary, type TaskStatus } from '../events/events.js';
 import { criticalPathPriority } from '../graph/order.js';
@@ -43,6 +43,8 @@ export interface BuildRequest {
   readonly compression: { readonly codec: CodecName; readonly level: number };
   /** Output files and logs up to this size go inside the action record; default 4096, 0 = never. */
   readonly inlineMaxBytes?: number;
+  /** Which large new files bypass the page cache (`[cache] direct_io`); default 'outputs'. */
+  readonly directIo?: DirectIo;
   /**
    * Durability of cache writes: `always` fsyncs every object and record before it is renamed
    * into place; `batch` writes them without fsync and flushes the cache's file system once at
@@ -105,7 +107,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildOutcome> {
   removeUpToDateStamp(req.workspace);
   const state = loadWorkspaceState(req.workspace);
   const memo = new StatMemo(state.files);
-  const store = new ObjectStore(req.cacheDir, { ...req.compression, fsync: req.fsync === 'always' });
+  const store = new ObjectStore(req.cacheDir, { ...req.compression, fsync: req.fsync === 'always', ...(req.directIo === undefined ? {} : { directIo: req.directIo }) });
   const capture = createCaptureDir(req.workspace);
   await store.init();
   const actions = new ActionCache(req.cacheDir, { fsync: req.fsync === 'always' });

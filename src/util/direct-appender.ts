@@ -41,7 +41,10 @@ declare const WebAssembly: { readonly Memory: new (size: { initial: number; maxi
 export interface FileAppender {
   /** True while writes bypass the page cache. */
   readonly direct: boolean;
-  /** Appends a copy of `chunk` (the caller may reuse it once this resolves). */
+  /**
+   * Appends a copy of `chunk` (the caller may reuse it once this resolves). Calls may overlap:
+   * chunks land in the order of the calls.
+   */
   append(chunk: Buffer): Promise<void>;
   /** Writes what is left, waits for every write and sets the file's size. Throws the first write error. */
   end(): Promise<void>;
@@ -123,6 +126,8 @@ class SlabAppender implements FileAppender {
   #pos = 0;
   #failure: { readonly error: unknown } | undefined;
   #closed = false;
+  /** The last append's completion (settled either way): the next one starts after it. */
+  #appending: Promise<void> = Promise.resolve();
 
   constructor(path: string, fh: FileHandle, direct: boolean, slabs: Buffer[] | undefined) {
     this.#ring = slabs ?? acquireRing();
@@ -136,7 +141,14 @@ class SlabAppender implements FileAppender {
     return this.#direct;
   }
 
-  async append(chunk: Buffer): Promise<void> {
+  append(chunk: Buffer): Promise<void> {
+    // One append at a time: a second one must not copy into a slab whose flush is waiting.
+    const next = this.#appending.then(() => this.#appendNow(chunk));
+    this.#appending = next.catch(() => undefined);
+    return next;
+  }
+
+  async #appendNow(chunk: Buffer): Promise<void> {
     const ring = this.#live();
     let rest = chunk;
     while (rest.length > 0) {
@@ -148,6 +160,7 @@ class SlabAppender implements FileAppender {
   }
 
   async end(): Promise<void> {
+    await this.#appending;
     const ring = this.#live();
     const size = this.#pos + this.#fill;
     if (this.#fill > 0) {
@@ -164,6 +177,7 @@ class SlabAppender implements FileAppender {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#appending;
     await Promise.allSettled(this.#busy);
     const ring = this.#ring;
     this.#ring = undefined;

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
 import type { RunEvent } from '../../src/events/events.js';
+import { pageCacheSkip, residentBytes } from '../helpers/page-cache.js';
 import { OBJECTS_ONLY, Rig, type RunResult } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -141,6 +142,34 @@ describe('remote cache on s3rver', () => {
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /restored from the remote cache/);
     assert.match(human.stdout, /; remote: 3 hits, [\d.]+ (?:[KMG]i)?B down, 0 B up/);
+  });
+
+  test('a large output restored from the remote, or again from the local cache, bypasses the page cache; [cache] direct_io = off keeps it buffered', { skip: pageCacheSkip() }, async () => {
+    const flags = await bucket();
+    const manifest = 'task rand {\n  cmd = head -c 3000000 /dev/urandom > rand.bin\n  outputs = rand.bin\n}\n';
+    const a = machine();
+    a.write({ 'manifest.txt': manifest });
+    await build(a, flags);
+    const built = readFileSync(a.path('rand.bin'));
+    for (const [env, direct] of [[{}, true], [{ REPROVM_CACHE_DIRECT_IO: 'off' }, false]] as const) {
+      const b = machine();
+      b.write({ 'manifest.txt': manifest });
+      const fromRemote = await build(b, flags, env);
+      const hitR = finished(fromRemote.evs)[0]?.cache;
+      assert.ok(hitR?.result === 'hit' && hitR.source === 'remote', JSON.stringify(hitR));
+      const what = direct ? 'by default' : 'with direct_io = off';
+      if (direct) assert.equal(residentBytes(b.path('rand.bin')), 0, `restored from the remote ${what}: not in the page cache`);
+      else assert.ok(residentBytes(b.path('rand.bin')) > 0, `restored from the remote ${what}: in the page cache`);
+      assert.ok(readFileSync(b.path('rand.bin')).equals(built));
+      rmSync(b.path('rand.bin'));
+      const fromLocal = await build(b, flags, env);
+      const hitL = finished(fromLocal.evs)[0]?.cache;
+      assert.ok(hitL?.result === 'hit' && hitL.source === 'local', JSON.stringify(hitL));
+      if (direct) assert.equal(residentBytes(b.path('rand.bin')), 0, `restored from the local cache ${what}: not in the page cache`);
+      else assert.ok(residentBytes(b.path('rand.bin')) > 0, `restored from the local cache ${what}: in the page cache`);
+      assert.ok(readFileSync(b.path('rand.bin')).equals(built));
+      await assertLocalCasClean(b);
+    }
   });
 
   test('ro never writes, off ignores the remote', async () => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { createAppendFile, SLAB, SLABS_PER_RING, type AppendOptions } from '../../src/util/direct-appender.js';
+import { DIRECT_FS, fsType } from '../helpers/page-cache.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -16,21 +17,6 @@ function scratch(root = tmpdir()): string {
   const d = mkdtempSync(path.join(root, 'reprovm-append-'));
   dirs.push(d);
   return d;
-}
-
-/** The file system type of `dir` (Linux: from /proc/self/mountinfo), or undefined. */
-function fsType(dir: string): string | undefined {
-  if (!existsSync('/proc/self/mountinfo')) return undefined;
-  let best: { mount: string; type: string } | undefined;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    const mount = pre?.split(' ')[4];
-    const type = post?.split(' ')[0];
-    if (mount === undefined || type === undefined) continue;
-    const inside = dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
-    if (inside && (best === undefined || mount.length >= best.mount.length)) best = { mount, type };
-  }
-  return best?.type;
 }
 
 /** Appends `content` in chunks of `chunk` bytes to a new file; returns the file and whether it went direct. */
@@ -47,7 +33,6 @@ async function write(dir: string, content: Buffer, chunk: number, opts: AppendOp
 }
 
 const SIZES = [0, 1, 4095, 4096, 4097, SLAB - 1, SLAB, SLAB + 1, 3 * SLAB + 12345, 7 * SLAB];
-const DIRECT_FS = new Set(['ext4', 'xfs', 'btrfs', 'ext3', 'f2fs']);
 
 test('every size and chunking is written byte for byte, with the requested mode; on ext4/xfs/btrfs past the page cache', async () => {
   const dir = scratch();
@@ -60,6 +45,28 @@ test('every size and chunking is written byte for byte, with the requested mode;
       assert.equal(statSync(file).mode & 0o777, 0o444);
       if (process.platform === 'linux' && DIRECT_FS.has(fsType(dir) ?? '')) assert.equal(direct, true, `${fsType(dir)} takes O_DIRECT`);
     }
+  }
+});
+
+test('overlapping appends (not awaited one by one) land in call order, direct or not', async () => {
+  for (const direct of [true, false]) {
+    const content = randomBytes(5 * SLAB + 999);
+    const file = path.join(scratch(), 'overlap');
+    const a = await createAppendFile(file, 0o444, { direct });
+    try {
+      const calls: Promise<void>[] = [];
+      // Slab-sized chunks first (each one fills a slab and starts its flush), then odd ones.
+      for (let i = 0; i < content.length; ) {
+        const n = i < 3 * SLAB ? SLAB : 65537;
+        calls.push(a.append(content.subarray(i, i + n)));
+        i += n;
+      }
+      await Promise.all(calls);
+      await a.end();
+    } finally {
+      await a.close();
+    }
+    assert.ok(readFileSync(file).equals(content), `content, direct: ${direct}`);
   }
 });
 

@@ -11,6 +11,7 @@ import { HEADER_SIZE, parseHeader, type CodecName } from '../../src/cas/codec.js
 import { HashPool } from '../../src/cas/hash-pool.js';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
+import { pageCacheSkip, residentBytes } from '../helpers/page-cache.js';
 
 const sha = (b: Buffer): FileDigest => createHash('sha256').update(b).digest('hex') as FileDigest;
 
@@ -194,6 +195,31 @@ describe('ObjectStore', () => {
       assert.equal((await quarantined()).length, 1);
     }
     await pool.close();
+  });
+
+  it('directIo: a large restored file bypasses the page cache with outputs (the default), not with cache or off; a small one never', { skip: pageCacheSkip() }, async () => {
+    const large = randomBytes(3 * 1024 * 1024 + 5);
+    const small = randomBytes(50_000);
+    for (const mode of [undefined, 'outputs', 'cache', 'off'] as const) {
+      await rm(root, { recursive: true, force: true });
+      const store = new ObjectStore(root, { codec: 'zstd', level: 3, ...(mode === undefined ? {} : { directIo: mode }) });
+      await store.init();
+      for (const [what, content] of [['large', large], ['small', small]] as const) {
+        const put = await store.putBuffer(content);
+        assert.ok(put.ok);
+        const dest = join(dir, `${what}-${mode ?? 'default'}`);
+        const r = await store.restoreTo(put.value.digest, dest, 0o640);
+        assert.ok(r.ok && r.value.bytes === content.length);
+        const resident = residentBytes(dest);
+        const direct = what === 'large' && (mode === undefined || mode === 'outputs');
+        if (direct) assert.equal(resident, 0, `${what}, ${mode ?? 'default'}: nothing of it in the page cache`);
+        else assert.ok(resident > 0, `${what}, ${mode ?? 'default'}: written through the page cache`);
+        assert.ok((await readFile(dest)).equals(content), `${what}, ${mode ?? 'default'}: content`);
+        assert.equal((await stat(dest)).mode & 0o777, 0o640);
+      }
+      assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp-')), []);
+      await store.close();
+    }
   });
 
   it('verify() detects a payload that decodes to the wrong content (codec none)', async () => {

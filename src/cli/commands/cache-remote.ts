@@ -171,7 +171,7 @@ async function openRemote(opts: SyncOptions, io: OpsIo): Promise<Opened | number
     store,
     local: async (cacheDir) => {
       const dir = cacheDir ?? ctx.cacheDir;
-      const objects = new ObjectStore(dir, { codec: 'zstd', level: 3 });
+      const objects = new ObjectStore(dir, { codec: 'zstd', level: 3, directIo: ctx.loaded.config.cache.direct_io });
       await objects.init();
       return { store: objects, actions: new ActionCache(dir) };
     },

@@ -201,6 +201,7 @@ async function runWithConfig(
       fsync: settings.fsync,
       compression: settings.compression,
       inlineMaxBytes: settings.inlineMaxBytes,
+      directIo: settings.directIo,
       env: io.env,
       interrupt: interrupt.signal,
       groups,

@@ -3,7 +3,8 @@
  * are appended to the object's temp file (past the page cache where the file system allows,
  * see util/direct-appender.ts) and, at the same time, decoded into a ring of 1 MiB
  * slots that are hashed (on the hash pool's worker thread when it is up) and, when a restore
- * follows, written to a staged raw file. So a remote hit writes each byte once per file and
+ * follows, written to a staged raw file (cas/raw-file.ts; past the page cache too unless
+ * `[cache] direct_io` says otherwise). So a remote hit writes each byte once per file and
  * decodes and hashes it once, instead of importing the object, then reading, decoding and
  * hashing it again to restore it.
  *

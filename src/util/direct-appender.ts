@@ -1,13 +1,13 @@
 /**
- * Writing a new file front to back that nobody reads soon (a cache object imported from the
- * remote), past the page cache where the file system allows it (Linux O_DIRECT).
+ * Writing a new file front to back that nobody reads soon, past the page cache where the file
+ * system allows it (Linux O_DIRECT): cache objects imported from the remote, and large restored
+ * outputs (which `[cache] direct_io` decides, see cas/object-store.ts DirectIo).
  *
- * Why: a remote restore writes every byte twice, once into the workspace (read soon, so through
- * the page cache) and once into the local CAS (read only by a later restore). The kernel's copy
- * into fresh page-cache pages was the largest single cost of a large restore on a 2-CPU VM
- * (perf: ~1.3 ms per MB); a direct write costs a user-space copy into a reused buffer (~0.1 ms
- * per MB) and leaves the page cache to files that are read. Measured on ext4, 1 GB in 1 MiB
- * writes: buffered 0.45 s of CPU, direct 0.18 s.
+ * Why: the kernel's copy into fresh page-cache pages was the largest single cost of a large
+ * restore on a 2-CPU VM (perf: ~1.3 ms per MB, up to 2.8 ms where the host had taken the memory
+ * back); a direct write costs a user-space copy into a reused buffer (~0.1 ms per MB) and leaves
+ * the page cache to files that are read. Measured on ext4, 1 GB in 1 MiB writes: buffered 0.45 s
+ * of CPU, direct 0.18 s (in a warm state; buffered 2.2-2.8 s in a cold one).
  *
  * Direct I/O wants the buffer address, the length and the file offset aligned to the device's
  * logical block. Chunks are copied into 1 MiB slabs carved from a WebAssembly.Memory (its base

@@ -5,7 +5,9 @@
  * both run on the main thread if done naively, capping a restore at ~55% of `zstd -d`.
  * Hashing on a worker thread overlaps the two. Data is not copied: the main thread decodes
  * into a ring of 1 MiB slots carved from a SharedArrayBuffer, posts "hash slot i, n bytes",
- * and reuses a slot only after the worker has acknowledged it (and its write completed).
+ * and reuses a slot only after the worker has acknowledged it (and its write completed). The
+ * slots are page-aligned (util/aligned-memory.ts), so a file written past the page cache takes
+ * a whole slot in place instead of copying it (util/direct-appender.ts).
  *
  * The worker starts lazily on the first large job (so commands that restore nothing big never
  * pay its ~30 ms start-up) and is used at once: messages queue until it runs, while the main
@@ -16,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { alignedBuffers } from '../util/aligned-memory.js';
 
 export const SLOT_SIZE = 1 << 20;
 const SLOTS = 8;
@@ -70,7 +73,7 @@ export class HashPool {
   #active = 0;
   readonly #replies: Reply[] = [];
   readonly #waiters: Array<() => void> = [];
-  readonly #sharedRings: SharedArrayBuffer[] = [];
+  readonly #sharedRings: ArrayBufferLike[] = [];
   readonly #plainRings: Buffer[][] = [];
 
   /** True once jobs are hashed on the worker thread. */
@@ -135,7 +138,7 @@ export class HashPool {
   }
 
   #workerJob(): HashJob {
-    const sab = this.#sharedRings.pop() ?? new SharedArrayBuffer(SLOTS * SLOT_SIZE);
+    const sab = this.#sharedRings.pop() ?? alignedBuffers(SLOTS, SLOT_SIZE, true).store;
     const slots = Array.from({ length: SLOTS }, (_, i) => Buffer.from(sab, i * SLOT_SIZE, SLOT_SIZE));
     const j = this.#nextJob++;
     let open = true;
@@ -163,7 +166,7 @@ export class HashPool {
   }
 
   #inlineJob(): HashJob {
-    const slots = this.#plainRings.pop() ?? Array.from({ length: SLOTS }, () => Buffer.allocUnsafeSlow(SLOT_SIZE));
+    const slots = this.#plainRings.pop() ?? alignedBuffers(SLOTS, SLOT_SIZE, false).buffers;
     const hash = createHash('sha256');
     let open = true;
     const end = (): void => {

@@ -10,9 +10,11 @@
  * of CPU, direct 0.18 s (in a warm state; buffered 2.2-2.8 s in a cold one).
  *
  * Direct I/O wants the buffer address, the length and the file offset aligned to the device's
- * logical block. Chunks are copied into 1 MiB slabs carved from a WebAssembly.Memory (its base
- * is page-aligned; Node's Buffers are not), written at 1 MiB offsets, the last one padded to
- * 4 KiB, and the file is then truncated to its real size. Where O_DIRECT is refused (tmpfs,
+ * logical block. Chunks are copied into 1 MiB slabs of page-aligned memory (util/aligned-memory.ts;
+ * Node's Buffers are not aligned), written at 1 MiB offsets, the last one padded to 4 KiB, and
+ * the file is then truncated to its real size. A chunk that is itself a whole slab of aligned
+ * memory, arriving at a slab boundary (the decoders' hash slots, cas/hash-pool.ts), is written
+ * in place without the copy. Where O_DIRECT is refused (tmpfs,
  * FUSE and network shares that do not support it, platforms without it, WebAssembly disabled
  * by --jitless), at open or at the first write, the same writes go through the page cache; the
  * verdict is kept per directory so later files do not ask again.
@@ -20,6 +22,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { alignedBuffers, canAlign, isPageAligned } from './aligned-memory.js';
 import { openCreatingParent, unlinkIfPresent } from './fs.js';
 
 /** Offsets and lengths of direct writes are multiples of this (covers 512 B and 4 KiB sectors). */
@@ -32,10 +35,6 @@ export const SLAB = 1 << 20;
 export const SLABS_PER_RING = 3;
 /** Rings kept for reuse (touching fresh memory costs more than copying into warm memory). */
 const RINGS_KEPT = 8;
-const WASM_PAGE = 64 * 1024;
-
-/** The one WebAssembly API used here (the lib this project compiles against has no WebAssembly types). */
-declare const WebAssembly: { readonly Memory: new (size: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } } | undefined;
 
 /** A file being appended to; see the module comment. */
 export interface FileAppender {
@@ -59,11 +58,8 @@ const directRefused = new Set<string>();
 function acquireRing(): Buffer[] {
   const kept = freeRings.pop();
   if (kept !== undefined) return kept;
-  // Without WebAssembly (--jitless) files are never direct, and any memory will do.
-  if (typeof WebAssembly !== 'object') return Array.from({ length: SLABS_PER_RING }, () => Buffer.allocUnsafeSlow(SLAB));
-  const pages = (SLAB * SLABS_PER_RING) / WASM_PAGE;
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  return Array.from({ length: SLABS_PER_RING }, (_, i) => Buffer.from(memory.buffer, i * SLAB, SLAB));
+  // Without WebAssembly (--jitless) files are never direct, and the buffers are plain.
+  return alignedBuffers(SLABS_PER_RING, SLAB, false).buffers;
 }
 
 function releaseRing(ring: Buffer[]): void {
@@ -73,9 +69,10 @@ function releaseRing(ring: Buffer[]): void {
 /** O_DIRECT where this platform has it and WebAssembly (the aligned memory) is available. */
 function directFlag(): number | undefined {
   const flag = (constants as { O_DIRECT?: number }).O_DIRECT;
-  return flag !== undefined && flag !== 0 && typeof WebAssembly === 'object' ? flag : undefined;
+  return flag !== undefined && flag !== 0 && canAlign() ? flag : undefined;
 }
 
+const noop = (): void => undefined;
 const isEinval = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'EINVAL';
 
 export interface AppendOptions {
@@ -116,9 +113,12 @@ class SlabAppender implements FileAppender {
   #direct: boolean;
   /** True once a direct write succeeded on this file: later EINVALs are real errors. */
   #proven = false;
+  /** The slabs chunks are copied into; taken from the pool on the first copy. */
   #ring: Buffer[] | undefined;
   /** The ring goes back to the pool on close (not when the caller gave the slabs). */
   readonly #pooled: boolean;
+  /** Writes of chunks taken in place (no copy), until they are done. */
+  readonly #inPlace = new Set<Promise<void>>();
   readonly #busy: Array<Promise<void> | undefined> = Array.from({ length: SLABS_PER_RING }, () => undefined);
   #slab = 0;
   #fill = 0;
@@ -130,7 +130,7 @@ class SlabAppender implements FileAppender {
   #appending: Promise<void> = Promise.resolve();
 
   constructor(path: string, fh: FileHandle, direct: boolean, slabs: Buffer[] | undefined) {
-    this.#ring = slabs ?? acquireRing();
+    this.#ring = slabs;
     this.#pooled = slabs === undefined;
     this.#path = path;
     this.#fh = fh;
@@ -143,12 +143,17 @@ class SlabAppender implements FileAppender {
 
   append(chunk: Buffer): Promise<void> {
     // One append at a time: a second one must not copy into a slab whose flush is waiting.
-    const next = this.#appending.then(() => this.#appendNow(chunk));
-    this.#appending = next.catch(() => undefined);
-    return next;
+    // A chunk written in place lets the next append start as soon as its write has started
+    // (two writes in flight, as with slabs), and resolves once it is written (the caller then
+    // reuses the memory).
+    const started = this.#appending.then(() => this.#appendNow(chunk));
+    this.#appending = started.then(noop, noop);
+    return started.then((r) => r?.written);
   }
 
-  async #appendNow(chunk: Buffer): Promise<void> {
+  /** A copy, or for a chunk taken in place the promise of its write. */
+  async #appendNow(chunk: Buffer): Promise<{ written: Promise<void> } | undefined> {
+    if (this.#fill === 0 && chunk.length === SLAB && (this.#direct ? isPageAligned(chunk) : true)) return this.#writeInPlace(chunk);
     const ring = this.#live();
     let rest = chunk;
     while (rest.length > 0) {
@@ -157,19 +162,39 @@ class SlabAppender implements FileAppender {
       rest = rest.subarray(n);
       if (this.#fill === SLAB) await this.#flush(SLAB);
     }
+    return undefined;
+  }
+
+  /** Writes a whole slab's worth of the caller's memory at the current (slab-aligned) offset. */
+  async #writeInPlace(chunk: Buffer): Promise<{ written: Promise<void> }> {
+    this.#check();
+    const pos = this.#pos;
+    this.#pos += SLAB;
+    if (this.#direct && !this.#proven) {
+      await this.#firstDirectWrite(chunk, chunk.length, pos);
+      return { written: Promise.resolve() };
+    }
+    const written = this.#write(chunk, SLAB, pos).catch((error: unknown) => {
+      this.#failure ??= { error };
+      throw error;
+    });
+    const tracked = written.then(noop, noop);
+    this.#inPlace.add(tracked);
+    void tracked.then(() => this.#inPlace.delete(tracked));
+    return { written };
   }
 
   async end(): Promise<void> {
     await this.#appending;
-    const ring = this.#live();
+    this.#check();
     const size = this.#pos + this.#fill;
     if (this.#fill > 0) {
       // A direct write of the tail is padded to the alignment, then the file is cut to size.
       const len = this.#direct ? Math.ceil(this.#fill / DIRECT_ALIGN) * DIRECT_ALIGN : this.#fill;
-      (ring[this.#slab] as Buffer).fill(0, this.#fill, len);
+      (this.#slabs()[this.#slab] as Buffer).fill(0, this.#fill, len);
       await this.#flush(len);
     }
-    await Promise.all(this.#busy);
+    await Promise.all([...this.#busy, ...this.#inPlace]);
     if (this.#failure !== undefined) throw this.#failure.error;
     if (this.#direct) await this.#fh.truncate(size);
   }
@@ -178,16 +203,27 @@ class SlabAppender implements FileAppender {
     if (this.#closed) return;
     this.#closed = true;
     await this.#appending;
-    await Promise.allSettled(this.#busy);
+    await Promise.allSettled([...this.#busy, ...this.#inPlace]);
     const ring = this.#ring;
     this.#ring = undefined;
     if (ring !== undefined && this.#pooled) releaseRing(ring);
     await this.#fh.close();
   }
 
-  #live(): Buffer[] {
+  /** Throws the first write error, or when the file is closed. */
+  #check(): void {
     if (this.#failure !== undefined) throw this.#failure.error;
-    if (this.#ring === undefined) throw new Error(`${this.#path}: appended to after close`);
+    if (this.#closed) throw new Error(`${this.#path}: appended to after close`);
+  }
+
+  /** {@link #check}, then the slabs (taken now if need be). */
+  #live(): Buffer[] {
+    this.#check();
+    return this.#slabs();
+  }
+
+  #slabs(): Buffer[] {
+    this.#ring ??= acquireRing();
     return this.#ring;
   }
 
@@ -196,7 +232,7 @@ class SlabAppender implements FileAppender {
     const buf = (this.#ring as Buffer[])[this.#slab] as Buffer;
     const pos = this.#pos;
     if (this.#direct && !this.#proven) {
-      await this.#firstDirectWrite(buf.subarray(0, len), pos);
+      await this.#firstDirectWrite(buf.subarray(0, len), this.#fill, pos);
     } else {
       const p: Promise<void> = this.#write(buf, len, pos).then(
         () => undefined,
@@ -216,7 +252,7 @@ class SlabAppender implements FileAppender {
    * The first direct write runs alone: if the file system refuses it (EINVAL), nothing else
    * was written, so the file is reopened without O_DIRECT and the write repeated.
    */
-  async #firstDirectWrite(bytes: Buffer, pos: number): Promise<void> {
+  async #firstDirectWrite(bytes: Buffer, realLength: number, pos: number): Promise<void> {
     try {
       await this.#write(bytes, bytes.length, pos);
       this.#proven = true;
@@ -229,8 +265,8 @@ class SlabAppender implements FileAppender {
       await this.#fh.close();
       this.#fh = await open(this.#path, constants.O_WRONLY);
       this.#direct = false;
-      // Buffered from here on: the tail is written without its padding (#fill is its real length).
-      await this.#write(bytes, this.#fill, pos);
+      // Buffered from here on: a padded tail is written without its padding.
+      await this.#write(bytes, realLength, pos);
     }
   }
 

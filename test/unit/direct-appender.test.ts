@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { createAppendFile, SLAB, SLABS_PER_RING, type AppendOptions } from '../../src/util/direct-appender.js';
+import { alignedBuffers } from '../../src/util/aligned-memory.js';
 import { DIRECT_FS, fsType } from '../helpers/page-cache.js';
 
 const dirs: string[] = [];
@@ -67,6 +68,46 @@ test('overlapping appends (not awaited one by one) land in call order, direct or
       await a.close();
     }
     assert.ok(readFileSync(file).equals(content), `content, direct: ${direct}`);
+  }
+});
+
+test('a whole slab of aligned memory at a slab boundary is written in place, not copied; anything else is copied', async () => {
+  const marker = (): Buffer[] => Array.from({ length: SLABS_PER_RING }, () => Buffer.alloc(SLAB, 0xee));
+  const untouched = (slabs: Buffer[]): boolean => slabs.every((b) => b.every((x) => x === 0xee));
+  for (const direct of [true, false]) {
+    const { buffers } = alignedBuffers(3, SLAB, false);
+    for (const b of buffers) randomFillSync(b);
+    const expected = Buffer.concat(buffers);
+    const slabs = marker();
+    const file = path.join(scratch(), `in-place-${direct}`);
+    const a = await createAppendFile(file, 0o444, { direct, slabs });
+    try {
+      for (const b of buffers) await a.append(b);
+      // Resolved means written: changing the memory now must not change the file.
+      for (const b of buffers) b.fill(0);
+      await a.end();
+    } finally {
+      await a.close();
+    }
+    assert.ok(readFileSync(file).equals(expected), `content, direct: ${direct}`);
+    assert.ok(untouched(slabs), `no slab was used, direct: ${direct}`);
+  }
+  // Off a slab boundary (a small chunk came first) or not aligned memory (when direct): copied.
+  const { buffers } = alignedBuffers(1, SLAB, false);
+  const head = randomBytes(100);
+  const plain = randomBytes(SLAB);
+  for (const [what, chunks, direct] of [['after a small chunk', [head, buffers[0] as Buffer], true], ['plain memory', [plain], true]] as const) {
+    const slabs = marker();
+    const file = path.join(scratch(), 'copied');
+    const a = await createAppendFile(file, 0o444, { direct, slabs });
+    try {
+      for (const c of chunks) await a.append(c);
+      await a.end();
+    } finally {
+      await a.close();
+    }
+    assert.ok(readFileSync(file).equals(Buffer.concat(chunks)), what);
+    assert.ok(!untouched(slabs), `${what}: copied into a slab`);
   }
 });
 

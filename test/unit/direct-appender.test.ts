@@ -72,7 +72,9 @@ test('overlapping appends (not awaited one by one) land in call order, direct or
 });
 
 test('a whole slab of aligned memory at a slab boundary is written in place, not copied; anything else is copied', async () => {
-  const marker = (): Buffer[] => Array.from({ length: SLABS_PER_RING }, () => Buffer.alloc(SLAB, 0xee));
+  // The appender's slabs, given by the test so it can tell whether they were written to; aligned
+  // like the appender's own (misaligned ones would make a later direct write fail with EINVAL).
+  const marker = (): Buffer[] => alignedBuffers(SLABS_PER_RING, SLAB, false).buffers.map((b) => b.fill(0xee));
   const untouched = (slabs: Buffer[]): boolean => slabs.every((b) => b.every((x) => x === 0xee));
   for (const direct of [true, false]) {
     const { buffers } = alignedBuffers(3, SLAB, false);

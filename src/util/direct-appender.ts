@@ -41,8 +41,9 @@ export interface FileAppender {
   /** True while writes bypass the page cache. */
   readonly direct: boolean;
   /**
-   * Appends a copy of `chunk` (the caller may reuse it once this resolves). Calls may overlap:
-   * chunks land in the order of the calls.
+   * Appends `chunk`: copied into a slab, or written as it is when it is a whole slab of aligned
+   * memory at a slab boundary. Either way the caller may reuse it once this resolves. Calls may
+   * overlap: chunks land in the order of the calls.
    */
   append(chunk: Buffer): Promise<void>;
   /** Writes what is left, waits for every write and sets the file's size. Throws the first write error. */
@@ -143,9 +144,8 @@ class SlabAppender implements FileAppender {
 
   append(chunk: Buffer): Promise<void> {
     // One append at a time: a second one must not copy into a slab whose flush is waiting.
-    // A chunk written in place lets the next append start as soon as its write has started
-    // (two writes in flight, as with slabs), and resolves once it is written (the caller then
-    // reuses the memory).
+    // A chunk written in place lets the next append start as soon as its write has started (so
+    // the caller's next slots are written meanwhile), and resolves only once it is written.
     const started = this.#appending.then(() => this.#appendNow(chunk));
     this.#appending = started.then(noop, noop);
     return started.then((r) => r?.written);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -219,6 +219,37 @@ describe('ObjectStore', () => {
       }
       assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp-')), []);
       await store.close();
+    }
+  });
+
+  it('restoring a large object onto a full disk fails as io, leaves no temp file and keeps the old file, direct or buffered', { skip: process.platform === 'linux' && process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, async (t) => {
+    const mnt = join(dir, 'small-disk');
+    await mkdir(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'ignore' });
+    } catch {
+      t.skip('mount refused');
+      return;
+    }
+    try {
+      const content = randomBytes(3 * 1024 * 1024);
+      for (const mode of ['outputs', 'off'] as const) {
+        await rm(root, { recursive: true, force: true });
+        const store = new ObjectStore(root, { codec: 'zstd', level: 3, directIo: mode });
+        await store.init();
+        const put = await store.putBuffer(content);
+        assert.ok(put.ok);
+        const dest = join(mnt, 'out.bin');
+        await writeFile(dest, 'old\n');
+        const r = await store.restoreTo(put.value.digest, dest, 0o644);
+        assert.ok(!r.ok && r.error.kind === 'io' && /ENOSPC|no space|short write/i.test(r.error.message), `${mode}: ${JSON.stringify(r)}`);
+        assert.equal(await readFile(dest, 'utf8'), 'old\n', `${mode}: the old file stays`);
+        assert.deepEqual(await readdir(mnt), ['out.bin'], `${mode}: no temp file left`);
+        assert.ok((await store.verify(put.value.digest)).ok, `${mode}: the object is untouched`);
+        await store.close();
+      }
+    } finally {
+      execFileSync('umount', [mnt], { stdio: 'ignore' });
     }
   });
 

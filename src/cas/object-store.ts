@@ -26,7 +26,8 @@
  * Speed: objects up to 1 MiB take one read and one native call. Larger ones go through
  * payload-writer.ts / payload-reader.ts: one pass over 1 MiB slots, SHA-256 on a worker
  * thread (hash-pool.ts) in parallel with (de)compression on the main thread, positional
- * writes in the threadpool. Restored files are not fsynced: the store still has them.
+ * writes in the threadpool. Restored files are not fsynced: the store still has them. Large
+ * restored files are written past the page cache by default (see {@link DirectIo}).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';

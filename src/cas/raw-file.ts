@@ -4,16 +4,15 @@
  *
  * Both kinds take the same positional writes, so the decoding loops (payload-reader.ts,
  * cache/stream-import.ts) do not care which one they feed. A buffered file writes each slot
- * where it belongs, several at once; a direct one copies the slot into its aligned buffers, in
- * call order (the offsets are consecutive, so the order is the position).
+ * where it belongs, several at once; a direct one appends in call order (the offsets are
+ * consecutive, so the order is the position): a whole hash slot, page-aligned, is written in
+ * place, the last partial one is copied into an aligned buffer and padded.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { createAppendFile } from '../util/direct-appender.js';
 import { openCreatingParent } from '../util/fs.js';
 
 export interface RawFile {
-  /** True while the writes bypass the page cache. */
-  readonly direct: boolean;
   /** Writes the first `n` bytes of `buf` at `pos` (calls come in offset order, may overlap). */
   write(buf: Buffer, n: number, pos: number): Promise<unknown>;
   /** Waits for every write and gives the file its size; after it the file is complete. */
@@ -32,9 +31,6 @@ export async function createRawFile(path: string, mode: number, direct: boolean)
   if (direct) {
     const a = await createAppendFile(path, mode);
     return {
-      get direct() {
-        return a.direct;
-      },
       write: (buf, n) => a.append(buf.subarray(0, n)),
       end: () => a.end(),
       sync: () => Promise.reject(new Error(`${path}: fsync of a direct raw file`)),
@@ -43,7 +39,6 @@ export async function createRawFile(path: string, mode: number, direct: boolean)
   }
   const fh: FileHandle = await openCreatingParent(path, 'wx', mode);
   return {
-    direct: false,
     write: async (buf, n, pos) => {
       const { bytesWritten } = await fh.write(buf, 0, n, pos);
       // A short write (the disk filled up mid-write) is an error, never a hole.

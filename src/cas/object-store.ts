@@ -84,8 +84,8 @@ export interface ObjectStoreOptions {
 /**
  * Which large files reprovm writes past the page cache (Linux O_DIRECT, util/direct-appender.ts;
  * elsewhere, and where a file system refuses it, the same writes are buffered):
- * - `outputs`: cache objects imported from the remote, and every output file of more than
- *   1 MiB restored into the workspace (from the local cache or the remote);
+ * - `outputs`: cache objects imported from the remote, and every output file restored into the
+ *   workspace from an object of more than 1 MiB, compressed (from the local cache or the remote);
  * - `cache`: only the imported cache objects;
  * - `off`: nothing.
  * Why outputs too: a restore writes each large output once and, in most builds, nothing in the

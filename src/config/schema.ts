@@ -67,7 +67,7 @@ export const CONFIG_SCHEMA = {
     max_age_days: { type: int(0), default: 0, doc: 'after each run, evict entries unused for this many days; 0 = never' },
     compression: { type: oneOf('zstd', 'lz4', 'none'), default: 'zstd', doc: 'codec of new cache objects' },
     level: { type: int(0, 19), default: 3, doc: 'compression level (zstd 1-19; ignored by lz4 and none)' },
-    direct_io: { type: oneOf('outputs', 'cache', 'off'), default: 'outputs', doc: 'large files written past the page cache (Linux O_DIRECT, buffered where refused): outputs = cache objects imported from the remote and restored output files over 1 MiB; cache = only those objects; off = none. On slow network disks a direct write waits for the disk: use cache or off there' },
+    direct_io: { type: oneOf('outputs', 'cache', 'off'), default: 'outputs', doc: 'large files written past the page cache (Linux O_DIRECT, buffered where refused): outputs = cache objects imported from the remote and output files restored from objects over 1 MiB (compressed); cache = only those objects; off = none. On slow network disks a direct write waits for the disk: use cache or off there' },
     inline_max_bytes: { type: int(0, INLINE_MAX), default: DEFAULT_INLINE_BYTES, doc: 'output files and logs up to this size are kept inside the action record instead of as objects; 0 = never' },
   },
   remote: {

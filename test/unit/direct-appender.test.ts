@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { after, test } from 'node:test';
 import { createAppendFile, SLAB, SLABS_PER_RING, type AppendOptions } from '../../src/util/direct-appender.js';
 import { alignedBuffers } from '../../src/util/aligned-memory.js';
 import { DIRECT_FS, fsType } from '../helpers/page-cache.js';
+import { MOUNT_SKIP, withMount } from '../helpers/scratch-mount.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -150,15 +150,9 @@ test('where the kernel refuses the first direct write (EINVAL), it is repeated b
 });
 
 // ramfs has no direct I/O at all: the kernel creates the file, then refuses the open (EINVAL).
-test('where O_DIRECT is refused at open, the file the refused open created is replaced by a buffered one', { skip: process.platform === 'linux' && process.getuid?.() === 0 ? false : 'needs root to mount a ramfs' }, async (t) => {
+test('where O_DIRECT is refused at open, the file the refused open created is replaced by a buffered one', { skip: MOUNT_SKIP }, async (t) => {
   const mnt = scratch();
-  try {
-    execFileSync('mount', ['-t', 'ramfs', 'ramfs', mnt], { stdio: 'ignore' });
-  } catch {
-    t.skip('mount refused');
-    return;
-  }
-  try {
+  await withMount(t, mnt, 'ramfs', undefined, async () => {
     for (const size of [0, 4097, 2 * SLAB + 3]) {
       const content = randomBytes(size);
       const { file, direct } = await write(mnt, content, 65536);
@@ -170,9 +164,7 @@ test('where O_DIRECT is refused at open, the file the refused open created is re
     const sub = path.join(mnt, 'sub');
     const first = await write(sub, Buffer.from('x'), 1);
     assert.equal(first.direct, false, 'in a new directory too (created by the appender)');
-  } finally {
-    execFileSync('umount', [mnt], { stdio: 'ignore' });
-  }
+  });
 });
 
 test('an existing file is not overwritten; a missing directory is created', async () => {
@@ -195,15 +187,9 @@ test('appending after close is an error; close twice is harmless', async () => {
   await assert.rejects(a.append(Buffer.from('x')), /after close/);
 });
 
-test('a full disk is an error (ENOSPC) from append or end, not a quiet success', { skip: process.platform === 'linux' && process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, async (t) => {
+test('a full disk is an error (ENOSPC) from append or end, not a quiet success', { skip: MOUNT_SKIP }, async (t) => {
   const mnt = scratch();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'ignore' });
-  } catch {
-    t.skip('mount refused');
-    return;
-  }
-  try {
+  await withMount(t, mnt, 'tmpfs', 'size=2m', async () => {
     const a = await createAppendFile(path.join(mnt, 'f'), 0o600);
     const failed = (async () => {
       for (let i = 0; i < 4; i++) await a.append(randomBytes(SLAB));
@@ -211,7 +197,5 @@ test('a full disk is an error (ENOSPC) from append or end, not a quiet success',
     })();
     await assert.rejects(failed, { code: 'ENOSPC' });
     await a.close();
-  } finally {
-    execFileSync('umount', [mnt], { stdio: 'ignore' });
-  }
+  });
 });

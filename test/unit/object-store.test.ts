@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { HashPool } from '../../src/cas/hash-pool.js';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
 import { pageCacheSkip, residentBytes } from '../helpers/page-cache.js';
+import { MOUNT_SKIP, withMount } from '../helpers/scratch-mount.js';
 
 const sha = (b: Buffer): FileDigest => createHash('sha256').update(b).digest('hex') as FileDigest;
 
@@ -222,16 +223,10 @@ describe('ObjectStore', () => {
     }
   });
 
-  it('restoring a large object onto a full disk fails as io, leaves no temp file and keeps the old file, direct or buffered', { skip: process.platform === 'linux' && process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, async (t) => {
+  it('restoring a large object onto a full disk fails as io, leaves no temp file and keeps the old file, direct or buffered', { skip: MOUNT_SKIP }, async (t) => {
     const mnt = join(dir, 'small-disk');
     await mkdir(mnt);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'ignore' });
-    } catch {
-      t.skip('mount refused');
-      return;
-    }
-    try {
+    await withMount(t, mnt, 'tmpfs', 'size=2m', async () => {
       const content = randomBytes(3 * 1024 * 1024);
       for (const mode of ['outputs', 'off'] as const) {
         await rm(root, { recursive: true, force: true });
@@ -248,9 +243,7 @@ describe('ObjectStore', () => {
         assert.ok((await store.verify(put.value.digest)).ok, `${mode}: the object is untouched`);
         await store.close();
       }
-    } finally {
-      execFileSync('umount', [mnt], { stdio: 'ignore' });
-    }
+    });
   });
 
   it('verify() detects a payload that decodes to the wrong content (codec none)', async () => {

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
 import type { RunEvent } from '../../src/events/events.js';
-import { pageCacheSkip, residentBytes } from '../helpers/page-cache.js';
+import { assertResidency, pageCacheSkip } from '../helpers/page-cache.js';
 import { OBJECTS_ONLY, Rig, type RunResult } from '../helpers/rig.js';
 import { S3RVER_ENV, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -158,15 +158,13 @@ describe('remote cache on s3rver', () => {
       const hitR = finished(fromRemote.evs)[0]?.cache;
       assert.ok(hitR?.result === 'hit' && hitR.source === 'remote', JSON.stringify(hitR));
       const what = direct ? 'by default' : 'with direct_io = off';
-      if (direct) assert.equal(residentBytes(b.path('rand.bin')), 0, `restored from the remote ${what}: not in the page cache`);
-      else assert.ok(residentBytes(b.path('rand.bin')) > 0, `restored from the remote ${what}: in the page cache`);
+      assertResidency(b.path('rand.bin'), direct, `restored from the remote ${what}`);
       assert.ok(readFileSync(b.path('rand.bin')).equals(built));
       rmSync(b.path('rand.bin'));
       const fromLocal = await build(b, flags, env);
       const hitL = finished(fromLocal.evs)[0]?.cache;
       assert.ok(hitL?.result === 'hit' && hitL.source === 'local', JSON.stringify(hitL));
-      if (direct) assert.equal(residentBytes(b.path('rand.bin')), 0, `restored from the local cache ${what}: not in the page cache`);
-      else assert.ok(residentBytes(b.path('rand.bin')) > 0, `restored from the local cache ${what}: in the page cache`);
+      assertResidency(b.path('rand.bin'), direct, `restored from the local cache ${what}`);
       assert.ok(readFileSync(b.path('rand.bin')).equals(built));
       await assertLocalCasClean(b);
     }

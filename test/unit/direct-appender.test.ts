@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { createAppendFile, SLAB, SLABS_PER_RING, type AppendOptions } from '../../src/util/direct-appender.js';
 import { alignedBuffers } from '../../src/util/aligned-memory.js';
-import { DIRECT_FS, fsType } from '../helpers/page-cache.js';
+import { fsType, takesDirectIo } from '../helpers/page-cache.js';
 import { MOUNT_SKIP, withMount } from '../helpers/scratch-mount.js';
 
 const dirs: string[] = [];
@@ -44,7 +44,7 @@ test('every size and chunking is written byte for byte, with the requested mode;
       assert.equal(statSync(file).size, size, `size ${size}, chunks of ${chunk}`);
       assert.ok(readFileSync(file).equals(content.subarray(0, size)), `content of ${size} in chunks of ${chunk}`);
       assert.equal(statSync(file).mode & 0o777, 0o444);
-      if (process.platform === 'linux' && DIRECT_FS.has(fsType(dir) ?? '')) assert.equal(direct, true, `${fsType(dir)} takes O_DIRECT`);
+      if (takesDirectIo(dir)) assert.equal(direct, true, `${fsType(dir)} takes O_DIRECT`);
     }
   }
 });
@@ -131,7 +131,7 @@ test('on tmpfs the bytes are right whether it takes O_DIRECT or refuses it at op
   }
 });
 
-test('where the kernel refuses the first direct write (EINVAL), it is repeated buffered, and the directory is not asked again', { skip: process.platform === 'linux' && DIRECT_FS.has(fsType(tmpdir()) ?? '') ? false : 'needs a Linux file system that takes O_DIRECT' }, async () => {
+test('where the kernel refuses the first direct write (EINVAL), it is repeated buffered, and the directory is not asked again', { skip: takesDirectIo() ? false : 'needs a Linux file system that takes O_DIRECT' }, async () => {
   const dir = scratch();
   // Slabs 16 bytes off a page boundary: a direct write from them is refused with EINVAL.
   const backing = Buffer.allocUnsafeSlow(SLABS_PER_RING * SLAB + 4096);

@@ -11,7 +11,7 @@ import { HEADER_SIZE, parseHeader, type CodecName } from '../../src/cas/codec.js
 import { HashPool } from '../../src/cas/hash-pool.js';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import type { FileDigest } from '../../src/hash/digest.js';
-import { pageCacheSkip, residentBytes } from '../helpers/page-cache.js';
+import { assertResidency, pageCacheSkip } from '../helpers/page-cache.js';
 import { MOUNT_SKIP, withMount } from '../helpers/scratch-mount.js';
 
 const sha = (b: Buffer): FileDigest => createHash('sha256').update(b).digest('hex') as FileDigest;
@@ -211,10 +211,7 @@ describe('ObjectStore', () => {
         const dest = join(dir, `${what}-${mode ?? 'default'}`);
         const r = await store.restoreTo(put.value.digest, dest, 0o640);
         assert.ok(r.ok && r.value.bytes === content.length);
-        const resident = residentBytes(dest);
-        const direct = what === 'large' && (mode === undefined || mode === 'outputs');
-        if (direct) assert.equal(resident, 0, `${what}, ${mode ?? 'default'}: nothing of it in the page cache`);
-        else assert.ok(resident > 0, `${what}, ${mode ?? 'default'}: written through the page cache`);
+        assertResidency(dest, what === 'large' && (mode === undefined || mode === 'outputs'), `${what}, ${mode ?? 'default'}`);
         assert.ok((await readFile(dest)).equals(content), `${what}, ${mode ?? 'default'}: content`);
         assert.equal((await stat(dest)).mode & 0o777, 0o640);
       }

@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import type { CodecName } from '../../src/cas/codec.js';
 import { ObjectStore } from '../../src/cas/object-store.js';
 import { importBlob } from '../../src/cache/remote-import.js';
-import { pageCacheSkip, residentBytes } from '../helpers/page-cache.js';
+import { assertResidency, pageCacheSkip } from '../helpers/page-cache.js';
 import { objectsIn, tempsIn } from '../helpers/remote-fixtures.js';
 
 const dirs: string[] = [];
@@ -118,14 +118,10 @@ test('directIo: the imported object bypasses the page cache unless off, the stag
     const dst = new ObjectStore(dir, { codec: 'zstd', level: 3, directIo: mode });
     await dst.init();
     assert.deepEqual(await importBlob(dst, d, chunked(bytes, 65_536), { forRestore: true }), { ok: true, bytes: bytes.length });
-    const object = residentBytes(dst.objectPath(d));
-    if (mode === 'off') assert.ok(object > 0, `${mode}: the object went through the page cache`);
-    else assert.equal(object, 0, `${mode}: nothing of the object in the page cache`);
+    assertResidency(dst.objectPath(d), mode !== 'off', `${mode}: the object`);
     const dest = path.join(dir, 'out.bin');
     assert.ok((await dst.restoreTo(d, dest, 0o644)).ok);
-    const output = residentBytes(dest);
-    if (mode === 'outputs') assert.equal(output, 0, `${mode}: nothing of the restored output in the page cache`);
-    else assert.ok(output > 0, `${mode}: the restored output went through the page cache`);
+    assertResidency(dest, mode === 'outputs', `${mode}: the restored output`);
     assert.ok(readFileSync(dest).equals(LARGE), `${mode}: output content`);
     assert.deepEqual(readFileSync(dst.objectPath(d)), bytes, `${mode}: object content`);
   }
